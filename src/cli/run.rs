@@ -1,0 +1,53 @@
+//! `resnet-wgpu run --model FILE [--arch NAME] --input X.npy --output Y.npy`
+
+use super::{GpuArgs, ModelArgs, write_atomic};
+use anyhow::{Result, anyhow, bail};
+use clap::Args;
+use resnet_wgpu::gpu::GpuContext;
+use resnet_wgpu::model::npy::{read_npy, write_npy};
+use resnet_wgpu::{Session, SessionOptions, Tensor, model};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Input batch, float32 NCHW .npy
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the logits (.npy, [N, classes])
+    #[arg(long)]
+    output: PathBuf,
+    /// Images per forward pass (default: the whole input)
+    #[arg(long)]
+    batch: Option<usize>,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let path = args.model.model.as_ref().ok_or_else(|| anyhow!("run needs --model FILE"))?;
+    let model = model::load_file(path, args.model.arch.as_deref())?;
+    let input_name = args.input.display().to_string();
+    let bytes = std::fs::read(&args.input).map_err(|e| anyhow!("{input_name}: cannot read: {e}"))?;
+    let input = read_npy(&bytes, &input_name)?;
+    let [n, c, h, w] = match input.shape[..] {
+        [n, c, h, w] => [n, c, h, w],
+        [c, h, w] => [1, c, h, w],
+        _ => bail!("{input_name}: expected an NCHW array, got shape {:?}", input.shape),
+    };
+    if n == 0 {
+        bail!("{input_name}: the batch is empty");
+    }
+    let graph = model.graph_for([c, h, w]).map_err(|e| anyhow!("{e} (input {input_name} is {c}x{h}x{w})"))?;
+    let ctx = GpuContext::new_blocking(&args.gpu.options())?;
+    let opts = SessionOptions {
+        batch: args.batch.unwrap_or(n),
+        ..Default::default()
+    };
+    let session = Session::new(ctx, &graph, &opts)?;
+    let out = session.run(&input.data)?;
+    let classes = session.output_len();
+    let logits = Tensor::new(vec![n, classes], out.logits)?;
+    write_atomic(&args.output, &write_npy(&logits)?)
+}

@@ -1,0 +1,222 @@
+//! Picking an adapter (by backend and name) and opening a device with the adapter's real limits.
+
+use super::kernels::Kernel;
+use anyhow::{Result, anyhow, bail};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How the user asks for an adapter: `--backend` and `--adapter SUBSTRING`.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// auto, vulkan, gl, metal, dx12 or webgpu. `None` or "auto" means every backend
+    /// (or `WGPU_BACKEND` if set).
+    pub backend: Option<String>,
+    /// Case-insensitive substring of the adapter name (or `WGPU_ADAPTER_NAME` if unset).
+    pub adapter: Option<String>,
+    /// Request only the WebGPU specification's default limits instead of the adapter's.
+    pub webgpu_default_limits: bool,
+}
+
+/// Parses a `--backend` value.
+pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
+    Ok(match name.map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("auto") | Some("all") => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        Some("vulkan") | Some("vk") => wgpu::Backends::VULKAN,
+        Some("gl") | Some("gles") | Some("opengl") => wgpu::Backends::GL,
+        Some("metal") | Some("mtl") => wgpu::Backends::METAL,
+        Some("dx12") | Some("d3d12") => wgpu::Backends::DX12,
+        Some("webgpu") | Some("browser") => wgpu::Backends::BROWSER_WEBGPU,
+        Some(other) => bail!("unknown backend '{other}' (expected auto, vulkan, gl, metal or dx12)"),
+    })
+}
+
+pub fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// What a user wants to know about an adapter.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub vendor: u32,
+    pub device: u32,
+    pub features: Vec<String>,
+    pub limits: HashMap<String, u64>,
+}
+
+impl AdapterSummary {
+    pub fn of(adapter: &wgpu::Adapter) -> Self {
+        let info = adapter.get_info();
+        let l = adapter.limits();
+        let limits = [
+            ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size as u64),
+            ("max_buffer_size", l.max_buffer_size),
+            ("max_storage_buffers_per_shader_stage", l.max_storage_buffers_per_shader_stage as u64),
+            ("max_compute_workgroup_size_x", l.max_compute_workgroup_size_x as u64),
+            ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup as u64),
+            ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension as u64),
+            ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size as u64),
+            ("max_uniform_buffer_binding_size", l.max_uniform_buffer_binding_size as u64),
+            ("subgroup_min_size", info.subgroup_min_size as u64),
+            ("subgroup_max_size", info.subgroup_max_size as u64),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Self {
+            name: info.name,
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver,
+            driver_info: info.driver_info,
+            vendor: info.vendor,
+            device: info.device,
+            features: adapter.features().iter_names().map(|(n, _)| n.to_string()).collect(),
+            limits,
+        }
+    }
+}
+
+/// Every adapter on the chosen backends.
+pub async fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    make_instance(backends).enumerate_adapters(backends).await
+}
+
+fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 | wgpu::Backend::BrowserWebGpu => 0,
+        _ => 1,
+    };
+    (device, backend)
+}
+
+/// Picks the adapter the options ask for: the best device type, native APIs before GL, and a name
+/// filter matched here (wgpu panics on a `WGPU_ADAPTER_NAME` that matches nothing).
+pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
+    let backends = parse_backends(opts.backend.as_deref())?;
+    let wanted = opts.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok()).map(|s| s.to_lowercase());
+    let mut adapters = if cfg!(target_arch = "wasm32") {
+        let instance = make_instance(backends);
+        let req = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        };
+        instance.request_adapter(&req).await.into_iter().collect()
+    } else {
+        enumerate(backends).await
+    };
+    let all: Vec<String> = adapters.iter().map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend)).collect();
+    if let Some(w) = &wanted {
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(w.as_str()));
+    }
+    adapters.sort_by_key(|a| preference(&a.get_info()));
+    adapters.into_iter().next().ok_or_else(|| {
+        if all.is_empty() {
+            anyhow!(
+                "no GPU adapter found on backends {backends:?}; on Debian install a driver, e.g. `apt-get install mesa-vulkan-drivers` (software Vulkan)"
+            )
+        } else {
+            anyhow!("no adapter matches '{}'; available: {}", wanted.unwrap_or_default(), all.join(", "))
+        }
+    })
+}
+
+/// An open device plus the pipelines built on it so far.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+}
+
+impl GpuContext {
+    /// Opens the adapter that `opts` selects, with its real limits (not wgpu's defaults).
+    pub async fn new(opts: &GpuOptions) -> Result<Arc<Self>> {
+        let adapter = select_adapter(opts).await?;
+        Self::from_adapter(&adapter, opts.webgpu_default_limits).await
+    }
+
+    /// Blocking form of [`GpuContext::new`] for native programs.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(opts: &GpuOptions) -> Result<Arc<Self>> {
+        pollster::block_on(Self::new(opts))
+    }
+
+    pub async fn from_adapter(adapter: &wgpu::Adapter, webgpu_default_limits: bool) -> Result<Arc<Self>> {
+        let info = adapter.get_info();
+        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
+        let features = adapter.features() & optional;
+        let limits = if webgpu_default_limits {
+            wgpu::Limits::default().using_resolution(wgpu::Limits::downlevel_defaults())
+        } else {
+            adapter.limits()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("resnet-wgpu"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| anyhow!("cannot open a device on adapter '{}': {e}", info.name))?;
+        Ok(Arc::new(Self {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            pipelines: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// One line naming the adapter, for logs and reports.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?}, {})", self.info.name, self.info.backend, self.info.device_type, self.info.driver_info)
+    }
+
+    /// The pipeline of `kernel`, built on first use and shared afterwards.
+    pub fn pipeline(&self, kernel: Kernel) -> Arc<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().expect("pipeline cache poisoned");
+        cache
+            .entry(kernel)
+            .or_insert_with(|| {
+                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel.name()),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                });
+                Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.name()),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                }))
+            })
+            .clone()
+    }
+
+    /// Largest storage buffer one binding may cover.
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+}

@@ -1,0 +1,73 @@
+//! Activation memory planning by liveness: values whose lifetimes do not overlap share a buffer
+//! ("slot"). A node's output never shares a slot with its own inputs (WebGPU forbids binding one
+//! buffer as both read-only and writable in a dispatch).
+
+use super::{Graph, ValueId};
+
+pub struct MemoryPlan {
+    /// The slot holding each value.
+    pub slot_of: Vec<usize>,
+    /// Bytes of each slot.
+    pub slot_bytes: Vec<u64>,
+}
+
+impl MemoryPlan {
+    pub fn total_bytes(&self) -> u64 {
+        self.slot_bytes.iter().sum()
+    }
+}
+
+/// Plans slots for a batch of `batch` images. `pinned` values (the output, read-back taps) keep
+/// their slot to the end.
+pub fn plan_memory(g: &Graph, batch: usize, pinned: &[ValueId]) -> MemoryPlan {
+    let n = g.nodes.len();
+    let mut last_use = vec![0usize; n];
+    for (i, node) in g.nodes.iter().enumerate() {
+        for &v in &node.inputs {
+            last_use[v] = i;
+        }
+    }
+    for &v in pinned {
+        last_use[v] = usize::MAX;
+    }
+    let bytes = |v: ValueId| {
+        let [c, h, w] = g.shape(v);
+        (batch * c * h * w * 4) as u64
+    };
+    let mut slot_of = vec![usize::MAX; n];
+    let mut slot_bytes: Vec<u64> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let need = bytes(i);
+        // Best fit: the smallest free slot that is big enough, else grow the largest free one.
+        let fit = free
+            .iter()
+            .enumerate()
+            .filter(|&(_, &s)| slot_bytes[s] >= need)
+            .min_by_key(|&(_, &s)| slot_bytes[s])
+            .or_else(|| free.iter().enumerate().max_by_key(|&(_, &s)| slot_bytes[s]))
+            .map(|(k, _)| k);
+        let slot = match fit {
+            Some(k) => free.swap_remove(k),
+            None => {
+                slot_bytes.push(0);
+                slot_bytes.len() - 1
+            }
+        };
+        slot_bytes[slot] = slot_bytes[slot].max(need);
+        slot_of[i] = slot;
+        let mut inputs = node.inputs.clone();
+        inputs.sort_unstable();
+        inputs.dedup();
+        for v in inputs {
+            if last_use[v] == i {
+                free.push(slot_of[v]);
+            }
+        }
+        // A value nobody reads (a dead branch) frees its slot at once.
+        if last_use[i] == 0 && i > 0 {
+            free.push(slot);
+        }
+    }
+    MemoryPlan { slot_of, slot_bytes }
+}

@@ -1,0 +1,12 @@
+//! The network as a graph of ops on NCHW activations (batch is left open until a session is made).
+//!
+//! `ir` holds the types, `arch` builds every ResNet of the paper, `fuse` folds batch norm and fuses
+//! the residual add and ReLU into the convolution, `params` supplies weights to the builders.
+
+pub mod arch;
+pub mod fuse;
+pub mod memory;
+mod ir;
+pub mod params;
+
+pub use ir::*;

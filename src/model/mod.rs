@@ -1,0 +1,79 @@
+//! Loading models: a file (or bytes) becomes an architecture plus weights, or a ready graph.
+
+pub mod default;
+pub mod npy;
+pub mod safetensors;
+
+use crate::graph::arch::ArchSpec;
+use crate::graph::params::NamedParams;
+use crate::graph::Graph;
+use crate::tensor::Tensor;
+use anyhow::{Result, bail};
+use std::collections::HashMap;
+
+/// A loaded network.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub arch: ArchSpec,
+    /// Weights by torchvision name.
+    pub weights: HashMap<String, Tensor>,
+    /// Free-form metadata from the file (safetensors `__metadata__`).
+    pub metadata: HashMap<String, String>,
+    /// Where it came from (file name), for error messages.
+    pub source: String,
+}
+
+impl Model {
+    /// The per-image input shape the model expects: the metadata's `input` shape when it has
+    /// one, else the architecture's default.
+    pub fn input_shape(&self) -> [usize; 3] {
+        self.arch.default_input()
+    }
+
+    /// Builds the graph for per-image input `input` (C, H, W), refusing unused tensors.
+    pub fn graph_for(&self, input: [usize; 3]) -> Result<Graph> {
+        let mut params = NamedParams::new(self.weights.clone());
+        let g = self
+            .arch
+            .build(&mut params, input)
+            .map_err(|e| anyhow::anyhow!("{}: {e} (architecture {})", self.source, self.arch.name()))?;
+        let unused = params.unused();
+        if !unused.is_empty() {
+            let shown: Vec<_> = unused.iter().take(5).cloned().collect();
+            bail!(
+                "{}: {} tensor(s) are not part of {}: {}{}",
+                self.source,
+                unused.len(),
+                self.arch.name(),
+                shown.join(", "),
+                if unused.len() > 5 { ", ..." } else { "" }
+            );
+        }
+        Ok(g)
+    }
+
+    pub fn graph(&self) -> Result<Graph> {
+        self.graph_for(self.input_shape())
+    }
+
+    /// Class names from the metadata (`classes`, a JSON list), if any.
+    pub fn class_names(&self) -> Option<Vec<String>> {
+        serde_json::from_str(self.metadata.get("classes")?).ok()
+    }
+}
+
+/// Loads a model file, choosing the format by its extension. `arch` overrides the file's own.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    load_bytes(&bytes, &path.display().to_string(), arch)
+}
+
+/// Loads a model from bytes; `name` is used in messages and to pick the format.
+pub fn load_bytes(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".onnx") {
+        bail!("{name}: ONNX models are not supported yet");
+    }
+    safetensors::load(bytes, name, arch)
+}

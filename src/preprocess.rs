@@ -1,0 +1,162 @@
+//! Turning decoded images into the network's NCHW float input.
+
+use crate::model::Model;
+use anyhow::{Result, anyhow};
+use image::{DynamicImage, imageops::FilterType};
+
+/// ImageNet statistics (torchvision).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// How one image becomes one (3, H, W) input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocess {
+    /// Convert to gray (then replicate to 3 channels).
+    pub gray: bool,
+    /// Resize the shorter side to this (bilinear) and centre-crop to `size`; `None` resizes
+    /// straight to `size`.
+    pub resize_shorter: Option<u32>,
+    /// Height and width after resize / crop, before `pad`.
+    pub size: [u32; 2],
+    /// Zero border (in [0,1] pixel units, before normalisation) added on every side.
+    pub pad: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// ImageNet: shorter side 256, centre crop 224, torchvision mean/std.
+    pub fn imagenet() -> Self {
+        Self {
+            gray: false,
+            resize_shorter: Some(256),
+            size: [224, 224],
+            pad: 0,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
+    }
+
+    /// What a model's metadata asks for; ImageNet nets default to ImageNet preprocessing and
+    /// CIFAR nets to a plain resize to 32x32 with the metadata's (or CIFAR-10's) mean/std.
+    pub fn for_model(model: &Model) -> Self {
+        let md = &model.metadata;
+        let triple = |key: &str, default: [f32; 3]| -> [f32; 3] {
+            match md.get(key) {
+                Some(s) => {
+                    let v: Vec<f32> = serde_json::from_str::<Vec<f32>>(s)
+                        .ok()
+                        .or_else(|| s.trim().parse::<f32>().ok().map(|x| vec![x]))
+                        .unwrap_or_default();
+                    match v.len() {
+                        1 => [v[0]; 3],
+                        3 => [v[0], v[1], v[2]],
+                        _ => default,
+                    }
+                }
+                None => default,
+            }
+        };
+        let input = md.get("input").map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+        if md.get("dataset").is_some_and(|d| d.contains("mnist")) || input.contains("gray") {
+            return Self {
+                gray: true,
+                resize_shorter: None,
+                size: [28, 28],
+                pad: 2,
+                mean: triple("mean", [0.2860; 3]),
+                std: triple("std", [0.3530; 3]),
+            };
+        }
+        if model.arch.imagenet {
+            return Self {
+                mean: triple("mean", IMAGENET_MEAN),
+                std: triple("std", IMAGENET_STD),
+                ..Self::imagenet()
+            };
+        }
+        Self {
+            gray: false,
+            resize_shorter: None,
+            size: [32, 32],
+            pad: 0,
+            mean: triple("mean", [0.4914, 0.4822, 0.4465]),
+            std: triple("std", [0.2470, 0.2435, 0.2616]),
+        }
+    }
+
+    /// Output (C, H, W).
+    pub fn output_shape(&self) -> [usize; 3] {
+        [3, (self.size[0] + 2 * self.pad) as usize, (self.size[1] + 2 * self.pad) as usize]
+    }
+
+    /// Applies the steps to one decoded image.
+    pub fn apply(&self, img: &DynamicImage) -> Vec<f32> {
+        let [h, w] = self.size;
+        let resized = match self.resize_shorter {
+            Some(s) => {
+                let (iw, ih) = (img.width().max(1), img.height().max(1));
+                let scale = s as f64 / iw.min(ih) as f64;
+                let (nw, nh) = (((iw as f64 * scale).round() as u32).max(w), ((ih as f64 * scale).round() as u32).max(h));
+                let r = img.resize_exact(nw, nh, FilterType::Triangle);
+                r.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
+            }
+            None => img.resize_exact(w, h, FilterType::Triangle),
+        };
+        let [_, oh, ow] = self.output_shape();
+        let mut out = vec![0.0f32; 3 * oh * ow];
+        let rgb = resized.to_rgb32f();
+        let pad = self.pad as usize;
+        for c in 0..3 {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let inside = y >= pad && x >= pad && y < pad + h as usize && x < pad + w as usize;
+                    let v = if inside {
+                        let px = rgb.get_pixel((x - pad) as u32, (y - pad) as u32).0;
+                        if self.gray {
+                            // ITU-R 601 luma, as PIL's convert("L") and the image crate use.
+                            0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2]
+                        } else {
+                            px[c]
+                        }
+                    } else {
+                        0.0
+                    };
+                    out[(c * oh + y) * ow + x] = (v - self.mean[c]) / self.std[c];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Decodes an image file, honouring EXIF orientation, with limits against decompression bombs.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_image(path: &std::path::Path) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+    decode_image(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// Decodes image bytes (any format the `image` crate knows), honouring EXIF orientation.
+pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
+    use image::ImageDecoder;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| anyhow!("cannot read image: {e}"))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(16384);
+    limits.max_image_height = Some(16384);
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits);
+    if reader.format().is_none() {
+        return Err(anyhow!("not an image (unknown format)"));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| anyhow!("not a valid image: {e}"))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| anyhow!("not a valid image: {e}"))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(anyhow!("image has no pixels"));
+    }
+    img.apply_orientation(orientation);
+    Ok(img)
+}

@@ -1,0 +1,293 @@
+//! A session: one network planned onto one GPU. Pipelines, weights, activation buffers and bind
+//! groups are made once; each run uploads the input, records every dispatch into one command
+//! encoder, submits once and reads back the logits (and any requested taps).
+
+use crate::gpu::GpuContext;
+use crate::graph::fuse::optimize;
+use crate::graph::memory::plan_memory;
+use crate::graph::{Graph, ValueId};
+use crate::ops::{self, Dispatch, Io};
+use anyhow::{Result, anyhow, bail, ensure};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Images per forward pass; larger inputs run in chunks of this size.
+    pub batch: usize,
+    /// Named intermediate values (graph taps such as "stem", "layer1") to read back on each run.
+    pub taps: Vec<String>,
+    /// Fold batch norm and fuse epilogues (on by default; off to test the unfused kernels).
+    pub optimize: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            batch: 1,
+            taps: Vec::new(),
+            optimize: true,
+        }
+    }
+}
+
+/// What one run returns: the graph output for every image, and the requested taps.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs {
+    /// [images, classes] row-major (the graph output flattened per image).
+    pub logits: Vec<f32>,
+    pub taps: BTreeMap<String, Vec<f32>>,
+}
+
+struct Readback {
+    name: String,
+    slot: usize,
+    /// f32 values per image.
+    per_image: usize,
+    /// Offset in the staging buffer, bytes.
+    offset: u64,
+}
+
+pub struct Session {
+    ctx: Arc<GpuContext>,
+    /// The optimized graph that runs.
+    pub graph: Graph,
+    /// Images per forward pass (may be smaller than requested, to fit the adapter's limits).
+    pub batch: usize,
+    dispatches: Vec<Dispatch>,
+    slots: Vec<wgpu::Buffer>,
+    input_slot: usize,
+    readbacks: Vec<Readback>,
+    staging: wgpu::Buffer,
+    /// Bytes of activation buffers (the liveness plan's total).
+    pub activation_bytes: u64,
+    /// Bytes of weights on the GPU.
+    pub weight_bytes: u64,
+}
+
+impl Session {
+    /// Plans `graph` on `ctx`. Fails with a clear message if a layer cannot fit the adapter.
+    pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
+        ensure!(opts.batch >= 1, "batch size must be at least 1");
+        graph.validate()?;
+        let graph = if opts.optimize { optimize(graph) } else { graph.clone() };
+        let batch = fit_batch(&ctx, &graph, opts.batch)?;
+        let mut pinned: Vec<ValueId> = vec![graph.output];
+        let mut tap_values = Vec::new();
+        for name in &opts.taps {
+            let v = *graph.taps.get(name).ok_or_else(|| anyhow!("the network has no tap named '{name}'"))?;
+            pinned.push(v);
+            tap_values.push((name.clone(), v));
+        }
+        let plan = plan_memory(&graph, batch, &pinned);
+        let slots: Vec<wgpu::Buffer> = plan
+            .slot_bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| {
+                ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("activation slot {i}")),
+                    size: bytes.max(4).next_multiple_of(4),
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        let errors = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut dispatches = Vec::with_capacity(graph.nodes.len());
+        for (i, node) in graph.nodes.iter().enumerate().skip(1) {
+            let io = Io {
+                inputs: node.inputs.iter().map(|&v| &slots[plan.slot_of[v]]).collect(),
+                in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
+                output: &slots[plan.slot_of[i]],
+                batch,
+            };
+            dispatches.push(ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?);
+        }
+        if let Some(e) = pop_error_scope(errors) {
+            bail!("the GPU rejected the network's pipelines: {e}");
+        }
+        let mut offset = 0u64;
+        let readbacks: Vec<Readback> = std::iter::once(("output".to_string(), graph.output))
+            .chain(tap_values)
+            .map(|(name, v)| {
+                let [c, h, w] = graph.shape(v);
+                let r = Readback {
+                    name,
+                    slot: plan.slot_of[v],
+                    per_image: c * h * w,
+                    offset,
+                };
+                offset += (batch * c * h * w * 4) as u64;
+                r
+            })
+            .collect();
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: offset,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let weight_bytes = dispatches.iter().map(|d| d.weight_bytes).sum();
+        Ok(Self {
+            input_slot: plan.slot_of[0],
+            activation_bytes: plan.total_bytes(),
+            weight_bytes,
+            ctx,
+            graph,
+            batch,
+            dispatches,
+            slots,
+            readbacks,
+            staging,
+        })
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Per-image input shape (C, H, W).
+    pub fn input_shape(&self) -> [usize; 3] {
+        self.graph.input_shape()
+    }
+
+    /// Values per image in the output.
+    pub fn output_len(&self) -> usize {
+        let [c, h, w] = self.graph.output_shape();
+        c * h * w
+    }
+
+    /// Kernel launches per forward pass.
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches.len()
+    }
+
+    /// The dispatches in order (labels, kernels, MACs), for profiles.
+    pub fn dispatches(&self) -> &[Dispatch] {
+        &self.dispatches
+    }
+
+    /// Runs any number of images (`input` is [images, C, H, W]), in chunks of `self.batch`.
+    pub async fn run_async(&self, input: &[f32]) -> Result<Outputs> {
+        let per_image: usize = self.input_shape().iter().product();
+        ensure!(
+            !input.is_empty() && input.len() % per_image == 0,
+            "input has {} values, not a whole number of {:?} images",
+            input.len(),
+            self.input_shape()
+        );
+        let images = input.len() / per_image;
+        let mut out = Outputs::default();
+        for start in (0..images).step_by(self.batch) {
+            let count = (images - start).min(self.batch);
+            let mut chunk = input[start * per_image..(start + count) * per_image].to_vec();
+            chunk.resize(self.batch * per_image, 0.0);
+            let results = self.run_batch(&chunk).await?;
+            for (r, data) in self.readbacks.iter().zip(results) {
+                let keep = &data[..count * r.per_image];
+                if r.name == "output" {
+                    out.logits.extend_from_slice(keep);
+                } else {
+                    out.taps.entry(r.name.clone()).or_default().extend_from_slice(keep);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Blocking [`Session::run_async`]; returns the outputs of every image.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run(&self, input: &[f32]) -> Result<Outputs> {
+        pollster::block_on(self.run_async(input))
+    }
+
+    /// Records the whole network for one full batch into one encoder and one submit.
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("forward"),
+            timestamp_writes: None,
+        });
+        for (i, d) in self.dispatches.iter().enumerate() {
+            if let Some(q) = timestamps {
+                pass.write_timestamp(q, 2 * i as u32);
+            }
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            if let Some(q) = timestamps {
+                pass.write_timestamp(q, 2 * i as u32 + 1);
+            }
+        }
+    }
+
+    /// Uploads one full batch of input (without running).
+    pub fn upload(&self, input: &[f32]) {
+        self.ctx.queue.write_buffer(&self.slots[self.input_slot], 0, bytemuck::cast_slice(input));
+    }
+
+    async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
+        self.upload(input);
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        self.encode(&mut encoder, None);
+        for r in &self.readbacks {
+            let bytes = (self.batch * r.per_image * 4) as u64;
+            encoder.copy_buffer_to_buffer(&self.slots[r.slot], 0, &self.staging, r.offset, bytes);
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        let bytes = read_buffer(&self.ctx, &self.staging).await?;
+        let floats: &[f32] = bytemuck::cast_slice(&bytes);
+        Ok(self
+            .readbacks
+            .iter()
+            .map(|r| floats[r.offset as usize / 4..][..self.batch * r.per_image].to_vec())
+            .collect())
+    }
+}
+
+/// The largest batch (up to `wanted`) whose every activation fits one storage binding.
+fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
+    let largest = graph.nodes.iter().map(|n| (n.shape[0] * n.shape[1] * n.shape[2] * 4) as u64).max().unwrap_or(4);
+    let limit = ctx.max_binding();
+    let fits = (limit / largest) as usize;
+    if fits == 0 {
+        bail!(
+            "one image's activation needs {largest} bytes but adapter '{}' allows {limit} bytes per storage binding",
+            ctx.info.name
+        );
+    }
+    if fits < wanted {
+        log::warn!("batch {wanted} exceeds adapter limits ({limit} bytes per binding): running in chunks of {fits}");
+    }
+    Ok(wanted.min(fits))
+}
+
+/// Waits for the device and copies a MAP_READ buffer's contents out.
+pub async fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+    let slice = buffer.slice(..);
+    let (tx, rx) = futures::channel::oneshot::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| anyhow!("GPU error while waiting for results: {e}"))?;
+    rx.await
+        .map_err(|_| anyhow!("the device was lost before results came back"))?
+        .map_err(|e| anyhow!("cannot read results back: {e}"))?;
+    let data = slice.get_mapped_range().map_err(|e| anyhow!("cannot read results back: {e:?}"))?.to_vec();
+    buffer.unmap();
+    Ok(data)
+}
+
+/// Pops an error scope. Natively wgpu-core resolves it at once; in the browser the answer is a
+/// promise we cannot block on, so errors there reach the device's uncaptured-error handler instead.
+fn pop_error_scope(scope: wgpu::ErrorScopeGuard) -> Option<wgpu::Error> {
+    if cfg!(target_arch = "wasm32") {
+        drop(scope);
+        None
+    } else {
+        pollster::block_on(scope.pop())
+    }
+}
