@@ -3,7 +3,10 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal::gles::egl=off")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,wgpu_hal::gles::egl=off"),
+    )
+    .init();
     match cli::main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

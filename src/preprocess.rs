@@ -57,7 +57,10 @@ impl Preprocess {
                 None => default,
             }
         };
-        let input = md.get("input").map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+        let input = md
+            .get("input")
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_default();
         if md.get("dataset").is_some_and(|d| d.contains("mnist")) || input.contains("gray") {
             return Self {
                 gray: true,
@@ -68,17 +71,21 @@ impl Preprocess {
                 std: triple("std", [0.3530; 3]),
             };
         }
-        if model.arch.imagenet {
+        let [_, h, w] = model.input_shape();
+        if model.arch().is_some_and(|a| a.imagenet) || h >= 64 {
+            // torchvision's recipe: resize the shorter side to 256/224 of the crop, centre-crop.
             return Self {
                 mean: triple("mean", IMAGENET_MEAN),
                 std: triple("std", IMAGENET_STD),
+                resize_shorter: Some((h.min(w) as u32 * 256).div_ceil(224)),
+                size: [h as u32, w as u32],
                 ..Self::imagenet()
             };
         }
         Self {
             gray: false,
             resize_shorter: None,
-            size: [32, 32],
+            size: [h as u32, w as u32],
             pad: 0,
             mean: triple("mean", [0.4914, 0.4822, 0.4465]),
             std: triple("std", [0.2470, 0.2435, 0.2616]),
@@ -87,7 +94,11 @@ impl Preprocess {
 
     /// Output (C, H, W).
     pub fn output_shape(&self) -> [usize; 3] {
-        [3, (self.size[0] + 2 * self.pad) as usize, (self.size[1] + 2 * self.pad) as usize]
+        [
+            3,
+            (self.size[0] + 2 * self.pad) as usize,
+            (self.size[1] + 2 * self.pad) as usize,
+        ]
     }
 
     /// Applies the steps to one decoded image.
@@ -97,7 +108,10 @@ impl Preprocess {
             Some(s) => {
                 let (iw, ih) = (img.width().max(1), img.height().max(1));
                 let scale = s as f64 / iw.min(ih) as f64;
-                let (nw, nh) = (((iw as f64 * scale).round() as u32).max(w), ((ih as f64 * scale).round() as u32).max(h));
+                let (nw, nh) = (
+                    ((iw as f64 * scale).round() as u32).max(w),
+                    ((ih as f64 * scale).round() as u32).max(h),
+                );
                 let r = img.resize_exact(nw, nh, FilterType::Triangle);
                 r.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
             }
@@ -110,7 +124,8 @@ impl Preprocess {
         for c in 0..3 {
             for y in 0..oh {
                 for x in 0..ow {
-                    let inside = y >= pad && x >= pad && y < pad + h as usize && x < pad + w as usize;
+                    let inside =
+                        y >= pad && x >= pad && y < pad + h as usize && x < pad + w as usize;
                     let v = if inside {
                         let px = rgb.get_pixel((x - pad) as u32, (y - pad) as u32).0;
                         if self.gray {
@@ -151,9 +166,14 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     if reader.format().is_none() {
         return Err(anyhow!("not an image (unknown format)"));
     }
-    let mut decoder = reader.into_decoder().map_err(|e| anyhow!("not a valid image: {e}"))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| anyhow!("not a valid image: {e}"))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| anyhow!("not a valid image: {e}"))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| anyhow!("not a valid image: {e}"))?;
     if img.width() == 0 || img.height() == 0 {
         return Err(anyhow!("image has no pixels"));
     }

@@ -70,12 +70,19 @@ impl Session {
     pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
         graph.validate()?;
-        let graph = if opts.optimize { optimize(graph) } else { graph.clone() };
+        let graph = if opts.optimize {
+            optimize(graph)
+        } else {
+            graph.clone()
+        };
         let batch = fit_batch(&ctx, &graph, opts.batch)?;
         let mut pinned: Vec<ValueId> = vec![graph.output];
         let mut tap_values = Vec::new();
         for name in &opts.taps {
-            let v = *graph.taps.get(name).ok_or_else(|| anyhow!("the network has no tap named '{name}'"))?;
+            let v = *graph
+                .taps
+                .get(name)
+                .ok_or_else(|| anyhow!("the network has no tap named '{name}'"))?;
             pinned.push(v);
             tap_values.push((name.clone(), v));
         }
@@ -88,7 +95,9 @@ impl Session {
                 ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("activation slot {i}")),
                     size: bytes.max(4).next_multiple_of(4),
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 })
             })
@@ -97,12 +106,18 @@ impl Session {
         let mut dispatches = Vec::with_capacity(graph.nodes.len());
         for (i, node) in graph.nodes.iter().enumerate().skip(1) {
             let io = Io {
-                inputs: node.inputs.iter().map(|&v| &slots[plan.slot_of[v]]).collect(),
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|&v| &slots[plan.slot_of[v]])
+                    .collect(),
                 in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
                 output: &slots[plan.slot_of[i]],
                 batch,
             };
-            dispatches.push(ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?);
+            dispatches.push(
+                ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
+            );
         }
         if let Some(e) = pop_error_scope(errors) {
             bail!("the GPU rejected the network's pipelines: {e}");
@@ -189,7 +204,10 @@ impl Session {
                 if r.name == "output" {
                     out.logits.extend_from_slice(keep);
                 } else {
-                    out.taps.entry(r.name.clone()).or_default().extend_from_slice(keep);
+                    out.taps
+                        .entry(r.name.clone())
+                        .or_default()
+                        .extend_from_slice(keep);
                 }
             }
         }
@@ -223,7 +241,9 @@ impl Session {
 
     /// Uploads one full batch of input (without running).
     pub fn upload(&self, input: &[f32]) {
-        self.ctx.queue.write_buffer(&self.slots[self.input_slot], 0, bytemuck::cast_slice(input));
+        self.ctx
+            .queue
+            .write_buffer(&self.slots[self.input_slot], 0, bytemuck::cast_slice(input));
     }
 
     async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
@@ -247,7 +267,12 @@ impl Session {
 
 /// The largest batch (up to `wanted`) whose every activation fits one storage binding.
 fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
-    let largest = graph.nodes.iter().map(|n| (n.shape[0] * n.shape[1] * n.shape[2] * 4) as u64).max().unwrap_or(4);
+    let largest = graph
+        .nodes
+        .iter()
+        .map(|n| (n.shape[0] * n.shape[1] * n.shape[2] * 4) as u64)
+        .max()
+        .unwrap_or(4);
     let limit = ctx.max_binding();
     let fits = (limit / largest) as usize;
     if fits == 0 {
@@ -257,7 +282,9 @@ fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
         );
     }
     if fits < wanted {
-        log::warn!("batch {wanted} exceeds adapter limits ({limit} bytes per binding): running in chunks of {fits}");
+        log::warn!(
+            "batch {wanted} exceeds adapter limits ({limit} bytes per binding): running in chunks of {fits}"
+        );
     }
     Ok(wanted.min(fits))
 }
@@ -276,7 +303,10 @@ pub async fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<
     rx.await
         .map_err(|_| anyhow!("the device was lost before results came back"))?
         .map_err(|e| anyhow!("cannot read results back: {e}"))?;
-    let data = slice.get_mapped_range().map_err(|e| anyhow!("cannot read results back: {e:?}"))?.to_vec();
+    let data = slice
+        .get_mapped_range()
+        .map_err(|e| anyhow!("cannot read results back: {e:?}"))?
+        .to_vec();
     buffer.unmap();
     Ok(data)
 }

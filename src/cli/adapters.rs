@@ -16,12 +16,18 @@ pub struct AdaptersArgs {
 
 pub fn run(args: AdaptersArgs) -> Result<()> {
     let backends = parse_backends(Some(&args.backend))?;
-    let adapters: Vec<AdapterSummary> = pollster::block_on(enumerate(backends)).iter().map(AdapterSummary::of).collect();
+    let adapters: Vec<AdapterSummary> = pollster::block_on(enumerate(backends))
+        .iter()
+        .map(AdapterSummary::of)
+        .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&adapters)?);
     } else {
         for (i, a) in adapters.iter().enumerate() {
-            println!("[{i}] {} — {} {} ({} {})", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+            println!(
+                "[{i}] {} — {} {} ({} {})",
+                a.name, a.backend, a.device_type, a.driver, a.driver_info
+            );
             let mut limits: Vec<_> = a.limits.iter().collect();
             limits.sort();
             for (k, v) in limits {
@@ -31,7 +37,9 @@ pub fn run(args: AdaptersArgs) -> Result<()> {
         }
     }
     if adapters.is_empty() {
-        anyhow::bail!("no GPU adapter found on backends {backends:?}; on Debian install e.g. mesa-vulkan-drivers");
+        anyhow::bail!(
+            "no GPU adapter found on backends {backends:?}; on Debian install e.g. mesa-vulkan-drivers"
+        );
     }
     Ok(())
 }

@@ -30,7 +30,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (Some(path), arch) => model::load_file(path, arch.as_deref())?.graph()?,
         (None, Some(arch)) => {
             let spec = ArchSpec::parse(arch)?;
-            spec.build(&mut SyntheticParams::new(1, spec.default_classes()), spec.default_input())?
+            spec.build(
+                &mut SyntheticParams::new(1, spec.default_classes()),
+                spec.default_input(),
+            )?
         }
         (None, None) => model::default::default_model()?.graph()?,
     };
@@ -46,7 +49,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         },
     )?;
     let per_image: usize = session.input_shape().iter().product();
-    let input: Vec<f32> = (0..per_image * session.batch).map(|i| ((i % 97) as f32 / 97.0) - 0.5).collect();
+    let input: Vec<f32> = (0..per_image * session.batch)
+        .map(|i| ((i % 97) as f32 / 97.0) - 0.5)
+        .collect();
     session.run(&input)?;
     let build_s = build_start.elapsed().as_secs_f64();
     session.run(&input)?;
@@ -74,7 +79,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     } else {
         println!("adapter          {adapter}");
-        println!("batch            {}  ({} dispatches per pass)", session.batch, session.dispatch_count());
+        println!(
+            "batch            {}  ({} dispatches per pass)",
+            session.batch,
+            session.dispatch_count()
+        );
         println!(
             "latency          median {:.2} ms, min {:.2} ms, max {:.2} ms over {} runs",
             median * 1e3,

@@ -66,12 +66,26 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             .lines()
             .map(str::to_string)
             .collect(),
-        None => model.class_names().unwrap_or_else(|| if classes == 1000 { imagenet_classes() } else { Vec::new() }),
+        None => model.class_names().unwrap_or_else(|| {
+            if classes == 1000 {
+                imagenet_classes()
+            } else {
+                Vec::new()
+            }
+        }),
     };
     if !labels.is_empty() && labels.len() != classes {
-        bail!("{} labels given for a model with {classes} classes", labels.len());
+        bail!(
+            "{} labels given for a model with {classes} classes",
+            labels.len()
+        );
     }
-    let label = |i: usize| labels.get(i).cloned().unwrap_or_else(|| format!("class {i}"));
+    let label = |i: usize| {
+        labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("class {i}"))
+    };
 
     let mut good = Vec::new();
     let mut input = Vec::new();
@@ -112,9 +126,18 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
             }));
         } else {
             println!("{}", path.display());
-            let width = top.iter().map(|&i| label(i).chars().count()).max().unwrap_or(5);
+            let width = top
+                .iter()
+                .map(|&i| label(i).chars().count())
+                .max()
+                .unwrap_or(5);
             for (rank, &i) in top.iter().enumerate() {
-                println!("  {}. {:<width$}  {:>6.2}%  (class {i})", rank + 1, label(i), probs[i] * 100.0);
+                println!(
+                    "  {}. {:<width$}  {:>6.2}%  (class {i})",
+                    rank + 1,
+                    label(i),
+                    probs[i] * 100.0
+                );
             }
         }
     }
@@ -122,7 +145,10 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
     if failures > 0 {
-        bail!("{failures} of {} images could not be read", failures + good.len());
+        bail!(
+            "{failures} of {} images could not be read",
+            failures + good.len()
+        );
     }
     Ok(())
 }

@@ -39,7 +39,10 @@ pub fn run(args: InfoArgs) -> Result<()> {
         println!("architecture   {}", spec.name());
         println!("input          {c}x{h}x{w}, {classes} classes");
         println!("parameters     {params} ({:.2} M)", params as f64 / 1e6);
-        println!("multiply-adds  {macs} ({:.2} G per image)", macs as f64 / 1e9);
+        println!(
+            "multiply-adds  {macs} ({:.2} G per image)",
+            macs as f64 / 1e9
+        );
         println!("graph nodes    {layers}");
     }
     Ok(())

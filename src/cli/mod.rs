@@ -12,7 +12,11 @@ use resnet_wgpu::gpu::GpuOptions;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "resnet-wgpu", version, about = "Deep residual networks (He et al., 2015) on wgpu")]
+#[command(
+    name = "resnet-wgpu",
+    version,
+    about = "Deep residual networks (He et al., 2015) on wgpu"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,9 +82,17 @@ pub fn main() -> Result<()> {
 /// Writes a file atomically: a temporary file beside it, then a rename, so that a failure never
 /// leaves a half-written output.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         anyhow::anyhow!("{}: cannot write: {e}", path.display())

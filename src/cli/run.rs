@@ -26,20 +26,30 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    let path = args.model.model.as_ref().ok_or_else(|| anyhow!("run needs --model FILE"))?;
+    let path = args
+        .model
+        .model
+        .as_ref()
+        .ok_or_else(|| anyhow!("run needs --model FILE"))?;
     let model = model::load_file(path, args.model.arch.as_deref())?;
     let input_name = args.input.display().to_string();
-    let bytes = std::fs::read(&args.input).map_err(|e| anyhow!("{input_name}: cannot read: {e}"))?;
+    let bytes =
+        std::fs::read(&args.input).map_err(|e| anyhow!("{input_name}: cannot read: {e}"))?;
     let input = read_npy(&bytes, &input_name)?;
     let [n, c, h, w] = match input.shape[..] {
         [n, c, h, w] => [n, c, h, w],
         [c, h, w] => [1, c, h, w],
-        _ => bail!("{input_name}: expected an NCHW array, got shape {:?}", input.shape),
+        _ => bail!(
+            "{input_name}: expected an NCHW array, got shape {:?}",
+            input.shape
+        ),
     };
     if n == 0 {
         bail!("{input_name}: the batch is empty");
     }
-    let graph = model.graph_for([c, h, w]).map_err(|e| anyhow!("{e} (input {input_name} is {c}x{h}x{w})"))?;
+    let graph = model
+        .graph_for([c, h, w])
+        .map_err(|e| anyhow!("{e} (input {input_name} is {c}x{h}x{w})"))?;
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let opts = SessionOptions {
         batch: args.batch.unwrap_or(n),

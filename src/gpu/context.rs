@@ -21,13 +21,17 @@ pub struct GpuOptions {
 /// Parses a `--backend` value.
 pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
     Ok(match name.map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("auto") | Some("all") => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        None | Some("auto") | Some("all") => {
+            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+        }
         Some("vulkan") | Some("vk") => wgpu::Backends::VULKAN,
         Some("gl") | Some("gles") | Some("opengl") => wgpu::Backends::GL,
         Some("metal") | Some("mtl") => wgpu::Backends::METAL,
         Some("dx12") | Some("d3d12") => wgpu::Backends::DX12,
         Some("webgpu") | Some("browser") => wgpu::Backends::BROWSER_WEBGPU,
-        Some(other) => bail!("unknown backend '{other}' (expected auto, vulkan, gl, metal or dx12)"),
+        Some(other) => {
+            bail!("unknown backend '{other}' (expected auto, vulkan, gl, metal or dx12)")
+        }
     })
 }
 
@@ -56,14 +60,35 @@ impl AdapterSummary {
         let info = adapter.get_info();
         let l = adapter.limits();
         let limits = [
-            ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size as u64),
+            (
+                "max_storage_buffer_binding_size",
+                l.max_storage_buffer_binding_size as u64,
+            ),
             ("max_buffer_size", l.max_buffer_size),
-            ("max_storage_buffers_per_shader_stage", l.max_storage_buffers_per_shader_stage as u64),
-            ("max_compute_workgroup_size_x", l.max_compute_workgroup_size_x as u64),
-            ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup as u64),
-            ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension as u64),
-            ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size as u64),
-            ("max_uniform_buffer_binding_size", l.max_uniform_buffer_binding_size as u64),
+            (
+                "max_storage_buffers_per_shader_stage",
+                l.max_storage_buffers_per_shader_stage as u64,
+            ),
+            (
+                "max_compute_workgroup_size_x",
+                l.max_compute_workgroup_size_x as u64,
+            ),
+            (
+                "max_compute_invocations_per_workgroup",
+                l.max_compute_invocations_per_workgroup as u64,
+            ),
+            (
+                "max_compute_workgroups_per_dimension",
+                l.max_compute_workgroups_per_dimension as u64,
+            ),
+            (
+                "max_compute_workgroup_storage_size",
+                l.max_compute_workgroup_storage_size as u64,
+            ),
+            (
+                "max_uniform_buffer_binding_size",
+                l.max_uniform_buffer_binding_size as u64,
+            ),
             ("subgroup_min_size", info.subgroup_min_size as u64),
             ("subgroup_max_size", info.subgroup_max_size as u64),
         ]
@@ -78,7 +103,11 @@ impl AdapterSummary {
             driver_info: info.driver_info,
             vendor: info.vendor,
             device: info.device,
-            features: adapter.features().iter_names().map(|(n, _)| n.to_string()).collect(),
+            features: adapter
+                .features()
+                .iter_names()
+                .map(|(n, _)| n.to_string())
+                .collect(),
             limits,
         }
     }
@@ -98,7 +127,10 @@ fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
         wgpu::DeviceType::Other => 4,
     };
     let backend = match info.backend {
-        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 | wgpu::Backend::BrowserWebGpu => 0,
+        wgpu::Backend::Vulkan
+        | wgpu::Backend::Metal
+        | wgpu::Backend::Dx12
+        | wgpu::Backend::BrowserWebGpu => 0,
         _ => 1,
     };
     (device, backend)
@@ -108,7 +140,11 @@ fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
 /// filter matched here (wgpu panics on a `WGPU_ADAPTER_NAME` that matches nothing).
 pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     let backends = parse_backends(opts.backend.as_deref())?;
-    let wanted = opts.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok()).map(|s| s.to_lowercase());
+    let wanted = opts
+        .adapter
+        .clone()
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+        .map(|s| s.to_lowercase());
     let mut adapters = if cfg!(target_arch = "wasm32") {
         let instance = make_instance(backends);
         let req = wgpu::RequestAdapterOptions {
@@ -119,7 +155,10 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     } else {
         enumerate(backends).await
     };
-    let all: Vec<String> = adapters.iter().map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend)).collect();
+    let all: Vec<String> = adapters
+        .iter()
+        .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
+        .collect();
     if let Some(w) = &wanted {
         adapters.retain(|a| a.get_info().name.to_lowercase().contains(w.as_str()));
     }
@@ -158,7 +197,10 @@ impl GpuContext {
         pollster::block_on(Self::new(opts))
     }
 
-    pub async fn from_adapter(adapter: &wgpu::Adapter, webgpu_default_limits: bool) -> Result<Arc<Self>> {
+    pub async fn from_adapter(
+        adapter: &wgpu::Adapter,
+        webgpu_default_limits: bool,
+    ) -> Result<Arc<Self>> {
         let info = adapter.get_info();
         let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
         let features = adapter.features() & optional;
@@ -190,7 +232,10 @@ impl GpuContext {
 
     /// One line naming the adapter, for logs and reports.
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?}, {})", self.info.name, self.info.backend, self.info.device_type, self.info.driver_info)
+        format!(
+            "{} ({:?}, {:?}, {})",
+            self.info.name, self.info.backend, self.info.device_type, self.info.driver_info
+        )
     }
 
     /// The pipeline of `kernel`, built on first use and shared afterwards.
@@ -199,18 +244,23 @@ impl GpuContext {
         cache
             .entry(kernel)
             .or_insert_with(|| {
-                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.name()),
-                    source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-                });
-                Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(kernel.name()),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                }))
+                let module = self
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.name()),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                    });
+                Arc::new(
+                    self.device
+                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(kernel.name()),
+                            layout: None,
+                            module: &module,
+                            entry_point: Some("main"),
+                            compilation_options: Default::default(),
+                            cache: None,
+                        }),
+                )
             })
             .clone()
     }

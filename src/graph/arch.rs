@@ -41,7 +41,6 @@ pub struct ArchSpec {
     pub stride_on_1x1: bool,
 }
 
-
 impl ArchSpec {
     /// Parses `resnet18` ... `resnet152`, CIFAR `resnet20` ... `resnet1202` (any 6n+2), `plain-N`,
     /// with optional suffixes `-v1` (bottleneck stride on the 1x1) and `-a`, `-b`, `-c` (shortcut).
@@ -61,7 +60,9 @@ impl ArchSpec {
                 parts.remove(0);
                 (false, &p[6..])
             }
-            _ => bail!("unknown architecture '{name}' (expected e.g. resnet18, resnet50-v1, resnet20, plain-20)"),
+            _ => bail!(
+                "unknown architecture '{name}' (expected e.g. resnet18, resnet50-v1, resnet20, plain-20)"
+            ),
         };
         let depth: usize = depth_str
             .parse()
@@ -77,7 +78,10 @@ impl ArchSpec {
         for suffix in parts {
             match suffix {
                 "v1" => {
-                    ensure!(spec.block == BlockKind::Bottleneck, "'{name}': -v1 only applies to bottleneck nets (50, 101, 152)");
+                    ensure!(
+                        spec.block == BlockKind::Bottleneck,
+                        "'{name}': -v1 only applies to bottleneck nets (50, 101, 152)"
+                    );
                     spec.stride_on_1x1 = true;
                 }
                 "v1.5" | "v15" => spec.stride_on_1x1 = false,
@@ -136,7 +140,11 @@ impl ArchSpec {
         if self.stride_on_1x1 {
             s.push_str("-v1");
         }
-        let default = if self.imagenet { Shortcut::B } else { Shortcut::A };
+        let default = if self.imagenet {
+            Shortcut::B
+        } else {
+            Shortcut::A
+        };
         if self.shortcut != default && self.shortcut != Shortcut::Plain {
             s.push_str(match self.shortcut {
                 Shortcut::A => "-a",
@@ -149,7 +157,11 @@ impl ArchSpec {
 
     /// Input size the architecture was designed for (C, H, W).
     pub fn default_input(&self) -> [usize; 3] {
-        if self.imagenet { [3, 224, 224] } else { [3, 32, 32] }
+        if self.imagenet {
+            [3, 224, 224]
+        } else {
+            [3, 32, 32]
+        }
     }
 
     pub fn default_classes(&self) -> usize {
@@ -220,7 +232,15 @@ impl ArchSpec {
         Ok(b.g)
     }
 
-    fn block(&self, b: &mut Builder, prefix: &str, x: ValueId, in_c: usize, width: usize, stride: usize) -> Result<ValueId> {
+    fn block(
+        &self,
+        b: &mut Builder,
+        prefix: &str,
+        x: ValueId,
+        in_c: usize,
+        width: usize,
+        stride: usize,
+    ) -> Result<ValueId> {
         let out_c = width * self.expansion();
         let p = |s: &str| format!("{prefix}.{s}");
         let branch = match self.block {
@@ -229,7 +249,11 @@ impl ArchSpec {
                 b.conv_bn(y, &p("conv2"), &p("bn2"), width, width, 3, 1, 1, false)?
             }
             BlockKind::Bottleneck => {
-                let (s1, s3) = if self.stride_on_1x1 { (stride, 1) } else { (1, stride) };
+                let (s1, s3) = if self.stride_on_1x1 {
+                    (stride, 1)
+                } else {
+                    (1, stride)
+                };
                 let y = b.conv_bn(x, &p("conv1"), &p("bn1"), in_c, width, 1, s1, 0, true)?;
                 let y = b.conv_bn(y, &p("conv2"), &p("bn2"), width, width, 3, s3, 1, true)?;
                 b.conv_bn(y, &p("conv3"), &p("bn3"), width, out_c, 1, 1, 0, false)?
@@ -255,8 +279,21 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// conv (no bias) -> batch norm -> optional ReLU, as torchvision writes it.
     #[allow(clippy::too_many_arguments)]
-    fn conv_bn(&mut self, x: ValueId, conv: &str, bn: &str, in_c: usize, out_c: usize, k: usize, stride: usize, pad: usize, relu: bool) -> Result<ValueId> {
-        let weight = self.p.take(&format!("{conv}.weight"), &[out_c, in_c, k, k])?;
+    fn conv_bn(
+        &mut self,
+        x: ValueId,
+        conv: &str,
+        bn: &str,
+        in_c: usize,
+        out_c: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        relu: bool,
+    ) -> Result<ValueId> {
+        let weight = self
+            .p
+            .take(&format!("{conv}.weight"), &[out_c, in_c, k, k])?;
         let y = self.g.conv(
             conv,
             x,
@@ -270,11 +307,16 @@ impl Builder<'_> {
         )?;
         let bn_op = self.batch_norm(bn, out_c)?;
         let y = self.g.batch_norm(bn, y, bn_op)?;
-        Ok(if relu { self.g.relu(&format!("{bn}.relu"), y) } else { y })
+        Ok(if relu {
+            self.g.relu(&format!("{bn}.relu"), y)
+        } else {
+            y
+        })
     }
 
     fn batch_norm(&mut self, name: &str, c: usize) -> Result<BatchNorm> {
-        let mut t = |s: &str| -> Result<Vec<f32>> { Ok(self.p.take(&format!("{name}.{s}"), &[c])?.data) };
+        let mut t =
+            |s: &str| -> Result<Vec<f32>> { Ok(self.p.take(&format!("{name}.{s}"), &[c])?.data) };
         Ok(BatchNorm {
             gamma: t("weight")?,
             beta: t("bias")?,
@@ -285,7 +327,24 @@ impl Builder<'_> {
         })
     }
 
-    fn projection(&mut self, x: ValueId, prefix: &str, in_c: usize, out_c: usize, stride: usize) -> Result<ValueId> {
-        self.conv_bn(x, &format!("{prefix}.downsample.0"), &format!("{prefix}.downsample.1"), in_c, out_c, 1, stride, 0, false)
+    fn projection(
+        &mut self,
+        x: ValueId,
+        prefix: &str,
+        in_c: usize,
+        out_c: usize,
+        stride: usize,
+    ) -> Result<ValueId> {
+        self.conv_bn(
+            x,
+            &format!("{prefix}.downsample.0"),
+            &format!("{prefix}.downsample.1"),
+            in_c,
+            out_c,
+            1,
+            stride,
+            0,
+            false,
+        )
     }
 }

@@ -51,10 +51,14 @@ fn sole_producer<'a>(nodes: &'a mut [Node], uses: &[usize], v: ValueId) -> Optio
 }
 
 fn fold_batch_norm(nodes: &mut [Node], node: &Node, uses: &[usize]) -> Option<ValueId> {
-    let Op::BatchNorm(bn) = &node.op else { return None };
+    let Op::BatchNorm(bn) = &node.op else {
+        return None;
+    };
     let x = node.inputs[0];
     let producer = sole_producer(nodes, uses, x)?;
-    let Op::Conv(conv) = &mut producer.op else { return None };
+    let Op::Conv(conv) = &mut producer.op else {
+        return None;
+    };
     if conv.relu || producer.inputs.len() > 1 || bn.relu {
         return None;
     }
@@ -71,7 +75,9 @@ fn fold_batch_norm(nodes: &mut [Node], node: &Node, uses: &[usize]) -> Option<Va
 }
 
 fn fuse_residual_add(nodes: &mut [Node], node: &Node, uses: &[usize]) -> Option<ValueId> {
-    let Op::Add { relu } = node.op else { return None };
+    let Op::Add { relu } = node.op else {
+        return None;
+    };
     let [a, b] = [node.inputs[0], node.inputs[1]];
     if a == b {
         return None;
@@ -80,7 +86,9 @@ fn fuse_residual_add(nodes: &mut [Node], node: &Node, uses: &[usize]) -> Option<
     // is ready when the conv runs: only the later of the two can absorb it.
     let (conv_id, other) = (a.max(b), a.min(b));
     let producer = sole_producer(nodes, uses, conv_id)?;
-    let Op::Conv(conv) = &mut producer.op else { return None };
+    let Op::Conv(conv) = &mut producer.op else {
+        return None;
+    };
     if conv.relu || producer.inputs.len() > 1 {
         return None;
     }

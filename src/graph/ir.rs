@@ -134,7 +134,13 @@ pub struct Graph {
     pub taps: BTreeMap<String, ValueId>,
 }
 
-fn out_size(input: usize, kernel: usize, stride: usize, pad_lo: usize, pad_hi: usize) -> Result<usize> {
+fn out_size(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad_lo: usize,
+    pad_hi: usize,
+) -> Result<usize> {
     ensure!(stride > 0, "stride must be positive");
     let padded = input + pad_lo + pad_hi;
     ensure!(
@@ -195,7 +201,12 @@ impl Graph {
             conv.in_channels()
         );
         if let Some(b) = &conv.bias {
-            ensure!(b.len() == conv.out_channels(), "{name}: bias length {} != {} output channels", b.len(), conv.out_channels());
+            ensure!(
+                b.len() == conv.out_channels(),
+                "{name}: bias length {} != {} output channels",
+                b.len(),
+                conv.out_channels()
+            );
         }
         let [kh, kw] = conv.kernel();
         let oh = out_size(h, kh, conv.stride[0], conv.pad[0], conv.pad[2])
@@ -208,8 +219,18 @@ impl Graph {
 
     pub fn batch_norm(&mut self, name: &str, x: ValueId, bn: BatchNorm) -> Result<ValueId> {
         let shape = self.shape(x);
-        for (what, v) in [("gamma", &bn.gamma), ("beta", &bn.beta), ("mean", &bn.mean), ("var", &bn.var)] {
-            ensure!(v.len() == shape[0], "{name}: batch norm {what} has {} values for {} channels", v.len(), shape[0]);
+        for (what, v) in [
+            ("gamma", &bn.gamma),
+            ("beta", &bn.beta),
+            ("mean", &bn.mean),
+            ("var", &bn.var),
+        ] {
+            ensure!(
+                v.len() == shape[0],
+                "{name}: batch norm {what} has {} values for {} channels",
+                v.len(),
+                shape[0]
+            );
         }
         Ok(self.push(name, Op::BatchNorm(bn), vec![x], shape))
     }
@@ -221,7 +242,10 @@ impl Graph {
 
     pub fn max_pool(&mut self, name: &str, x: ValueId, pool: MaxPool) -> Result<ValueId> {
         let [c, h, w] = self.shape(x);
-        ensure!(pool.pad[0] < pool.kernel[0] && pool.pad[1] < pool.kernel[1], "{name}: max pool padding must be smaller than its kernel");
+        ensure!(
+            pool.pad[0] < pool.kernel[0] && pool.pad[1] < pool.kernel[1],
+            "{name}: max pool padding must be smaller than its kernel"
+        );
         let oh = out_size(h, pool.kernel[0], pool.stride[0], pool.pad[0], pool.pad[2])?;
         let ow = out_size(w, pool.kernel[1], pool.stride[1], pool.pad[1], pool.pad[3])?;
         Ok(self.push(name, Op::MaxPool(pool), vec![x], [c, oh, ow]))
@@ -232,9 +256,18 @@ impl Graph {
         self.push(name, Op::GlobalAvgPool, vec![x], [c, 1, 1])
     }
 
-    pub fn shortcut_a(&mut self, name: &str, x: ValueId, stride: usize, out_channels: usize) -> Result<ValueId> {
+    pub fn shortcut_a(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        stride: usize,
+        out_channels: usize,
+    ) -> Result<ValueId> {
         let [c, h, w] = self.shape(x);
-        ensure!(stride > 0 && out_channels >= c, "{name}: option-A shortcut cannot go from {c} to {out_channels} channels");
+        ensure!(
+            stride > 0 && out_channels >= c,
+            "{name}: option-A shortcut cannot go from {c} to {out_channels} channels"
+        );
         let pad_before = (out_channels - c) / 2;
         let shape = [out_channels, h.div_ceil(stride), w.div_ceil(stride)];
         Ok(self.push(name, Op::ShortcutA { stride, pad_before }, vec![x], shape))
@@ -242,15 +275,26 @@ impl Graph {
 
     pub fn add(&mut self, name: &str, a: ValueId, b: ValueId, relu: bool) -> Result<ValueId> {
         let shape = self.shape(a);
-        ensure!(shape == self.shape(b), "{name}: cannot add shapes {:?} and {:?}", shape, self.shape(b));
+        ensure!(
+            shape == self.shape(b),
+            "{name}: cannot add shapes {:?} and {:?}",
+            shape,
+            self.shape(b)
+        );
         Ok(self.push(name, Op::Add { relu }, vec![a, b], shape))
     }
 
     pub fn linear(&mut self, name: &str, x: ValueId, linear: Linear) -> Result<ValueId> {
         let [c, h, w] = self.shape(x);
-        ensure!(linear.weight.shape.len() == 2, "{name}: linear weight must be 2-D");
+        ensure!(
+            linear.weight.shape.len() == 2,
+            "{name}: linear weight must be 2-D"
+        );
         let [out, inp] = [linear.weight.shape[0], linear.weight.shape[1]];
-        ensure!(inp == c * h * w, "{name}: linear expects {inp} inputs but gets {c}x{h}x{w}");
+        ensure!(
+            inp == c * h * w,
+            "{name}: linear expects {inp} inputs but gets {c}x{h}x{w}"
+        );
         if let Some(b) = &linear.bias {
             ensure!(b.len() == out, "{name}: bias length {} != {out}", b.len());
         }
@@ -299,15 +343,28 @@ impl Graph {
 
     /// Checks the invariants every pass and session relies on.
     pub fn validate(&self) -> Result<()> {
-        ensure!(matches!(self.nodes.first().map(|n| &n.op), Some(Op::Input)), "graph must start with its input");
+        ensure!(
+            matches!(self.nodes.first().map(|n| &n.op), Some(Op::Input)),
+            "graph must start with its input"
+        );
         for (i, n) in self.nodes.iter().enumerate() {
             if i > 0 && matches!(n.op, Op::Input) {
                 bail!("graph has more than one input");
             }
             for &x in &n.inputs {
-                ensure!(x < i, "node {} ({}) reads a value produced later", i, n.name);
+                ensure!(
+                    x < i,
+                    "node {} ({}) reads a value produced later",
+                    i,
+                    n.name
+                );
             }
-            ensure!(n.shape.iter().all(|&d| d > 0), "node {} has an empty shape {:?}", n.name, n.shape);
+            ensure!(
+                n.shape.iter().all(|&d| d > 0),
+                "node {} has an empty shape {:?}",
+                n.name,
+                n.shape
+            );
         }
         ensure!(self.output < self.nodes.len(), "graph output out of range");
         Ok(())

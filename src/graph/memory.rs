@@ -69,5 +69,8 @@ pub fn plan_memory(g: &Graph, batch: usize, pinned: &[ValueId]) -> MemoryPlan {
             free.push(slot);
         }
     }
-    MemoryPlan { slot_of, slot_bytes }
+    MemoryPlan {
+        slot_of,
+        slot_bytes,
+    }
 }

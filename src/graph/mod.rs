@@ -5,8 +5,8 @@
 
 pub mod arch;
 pub mod fuse;
-pub mod memory;
 mod ir;
+pub mod memory;
 pub mod params;
 
 pub use ir::*;

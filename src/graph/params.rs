@@ -47,7 +47,10 @@ impl ParamSource for NamedParams {
             bail!("missing tensor '{name}' (expected shape {shape:?})");
         };
         if t.shape != shape {
-            bail!("tensor '{name}' has shape {:?}, expected {shape:?}", t.shape);
+            bail!(
+                "tensor '{name}' has shape {:?}, expected {shape:?}",
+                t.shape
+            );
         }
         self.used.insert(name.to_string());
         Ok(t.clone())
@@ -96,12 +99,19 @@ impl ParamSource for SyntheticParams {
                 self.fc_in = shape[1];
             }
             let bound = 1.0 / (if shape.len() == 2 { shape[1] } else { fan_in } as f32).sqrt();
-            (0..n).map(|_| (self.rng.uniform() * 2.0 - 1.0) * bound).collect()
+            (0..n)
+                .map(|_| (self.rng.uniform() * 2.0 - 1.0) * bound)
+                .collect()
         } else if name.ends_with(".weight") {
             // BN gamma. The last BN of a residual branch gets a small gamma so that the sum of
             // dozens of blocks stays O(1) (the fixtures rescale per layer for the same reason).
-            let last_of_branch = name.starts_with("layer") && (name.contains(".bn2.") || name.contains(".bn3."));
-            let (lo, width) = if last_of_branch { (0.1, 0.2) } else { (0.5, 1.0) };
+            let last_of_branch =
+                name.starts_with("layer") && (name.contains(".bn2.") || name.contains(".bn3."));
+            let (lo, width) = if last_of_branch {
+                (0.1, 0.2)
+            } else {
+                (0.5, 1.0)
+            };
             (0..n).map(|_| lo + width * self.rng.uniform()).collect()
         } else {
             // BN beta

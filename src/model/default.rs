@@ -13,5 +13,8 @@ pub fn default_model() -> Result<Model> {
 
 /// The 1000 ImageNet class names, for 1000-class models without names of their own.
 pub fn imagenet_classes() -> Vec<String> {
-    include_str!("../../assets/imagenet_classes.txt").lines().map(str::to_string).collect()
+    include_str!("../../assets/imagenet_classes.txt")
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

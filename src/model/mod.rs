@@ -4,19 +4,29 @@ pub mod default;
 pub mod npy;
 pub mod safetensors;
 
+use crate::graph::Graph;
 use crate::graph::arch::ArchSpec;
 use crate::graph::params::NamedParams;
-use crate::graph::Graph;
 use crate::tensor::Tensor;
 use anyhow::{Result, bail};
 use std::collections::HashMap;
 
+/// What a model file describes.
+#[derive(Clone, Debug)]
+pub enum Network {
+    /// One of the paper's architectures plus weights by torchvision name (safetensors).
+    Arch {
+        spec: ArchSpec,
+        weights: HashMap<String, Tensor>,
+    },
+    /// A ready graph for a fixed input shape (ONNX).
+    Graph(Graph),
+}
+
 /// A loaded network.
 #[derive(Clone, Debug)]
 pub struct Model {
-    pub arch: ArchSpec,
-    /// Weights by torchvision name.
-    pub weights: HashMap<String, Tensor>,
+    pub network: Network,
     /// Free-form metadata from the file (safetensors `__metadata__`).
     pub metadata: HashMap<String, String>,
     /// Where it came from (file name), for error messages.
@@ -27,16 +37,48 @@ impl Model {
     /// The per-image input shape the model expects: the metadata's `input` shape when it has
     /// one, else the architecture's default.
     pub fn input_shape(&self) -> [usize; 3] {
-        self.arch.default_input()
+        match &self.network {
+            Network::Arch { spec, .. } => spec.default_input(),
+            Network::Graph(g) => g.input_shape(),
+        }
+    }
+
+    /// The architecture, when the model is one of the paper's.
+    pub fn arch(&self) -> Option<&ArchSpec> {
+        match &self.network {
+            Network::Arch { spec, .. } => Some(spec),
+            Network::Graph(_) => None,
+        }
+    }
+
+    /// A short name for reports: the architecture, or "onnx graph".
+    pub fn describe(&self) -> String {
+        match &self.network {
+            Network::Arch { spec, .. } => spec.name(),
+            Network::Graph(g) => format!("graph of {} nodes", g.nodes.len() - 1),
+        }
     }
 
     /// Builds the graph for per-image input `input` (C, H, W), refusing unused tensors.
     pub fn graph_for(&self, input: [usize; 3]) -> Result<Graph> {
-        let mut params = NamedParams::new(self.weights.clone());
-        let g = self
-            .arch
+        let (spec, weights) = match &self.network {
+            Network::Arch { spec, weights } => (spec, weights),
+            Network::Graph(g) => {
+                if g.input_shape() != input {
+                    bail!(
+                        "{}: the model takes {:?} inputs, not {:?}",
+                        self.source,
+                        g.input_shape(),
+                        input
+                    );
+                }
+                return Ok(g.clone());
+            }
+        };
+        let mut params = NamedParams::new(weights.clone());
+        let g = spec
             .build(&mut params, input)
-            .map_err(|e| anyhow::anyhow!("{}: {e} (architecture {})", self.source, self.arch.name()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e} (architecture {})", self.source, spec.name()))?;
         let unused = params.unused();
         if !unused.is_empty() {
             let shown: Vec<_> = unused.iter().take(5).cloned().collect();
@@ -44,7 +86,7 @@ impl Model {
                 "{}: {} tensor(s) are not part of {}: {}{}",
                 self.source,
                 unused.len(),
-                self.arch.name(),
+                spec.name(),
                 shown.join(", "),
                 if unused.len() > 5 { ", ..." } else { "" }
             );
@@ -65,7 +107,8 @@ impl Model {
 /// Loads a model file, choosing the format by its extension. `arch` overrides the file's own.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
     load_bytes(&bytes, &path.display().to_string(), arch)
 }
 

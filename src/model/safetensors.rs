@@ -1,6 +1,6 @@
 //! safetensors files with torchvision / timm key names.
 
-use super::Model;
+use super::{Model, Network};
 use crate::graph::arch::{ArchSpec, BlockKind, Shortcut};
 use crate::tensor::Tensor;
 use anyhow::{Result, anyhow, bail};
@@ -11,8 +11,10 @@ use std::collections::HashMap;
 const PREFIXES: [&str; 3] = ["module.", "model.", "_orig_mod."];
 
 pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
     let mut weights = HashMap::new();
     for (key, view) in st.iter() {
@@ -23,11 +25,13 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
         if key.ends_with("num_batches_tracked") {
             continue;
         }
-        let data = to_f32(view.dtype(), view.data()).map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
+        let data = to_f32(view.dtype(), view.data())
+            .map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
         if data.iter().any(|v| !v.is_finite()) {
             log::warn!("{name}: tensor '{key}' holds NaN or infinite values");
         }
-        let t = Tensor::new(view.shape().to_vec(), data).map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
+        let t = Tensor::new(view.shape().to_vec(), data)
+            .map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
         weights.insert(key, t);
     }
     let arch = match arch.or(metadata.get("arch").map(|s| s.as_str())) {
@@ -37,15 +41,20 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
                 && arch.is_none()
                 && spec.shortcut != Shortcut::Plain
             {
-                spec.shortcut = parse_shortcut(s).ok_or_else(|| anyhow!("{name}: unknown shortcut option '{s}' in metadata"))?;
+                spec.shortcut = parse_shortcut(s)
+                    .ok_or_else(|| anyhow!("{name}: unknown shortcut option '{s}' in metadata"))?;
             }
             spec
         }
-        None => infer_arch(&weights).ok_or_else(|| anyhow!("{name}: cannot tell the architecture from the tensors; pass --arch"))?,
+        None => infer_arch(&weights).ok_or_else(|| {
+            anyhow!("{name}: cannot tell the architecture from the tensors; pass --arch")
+        })?,
     };
     Ok(Model {
-        arch,
-        weights,
+        network: Network::Arch {
+            spec: arch,
+            weights,
+        },
         metadata,
         source: name.to_string(),
     })
@@ -69,10 +78,18 @@ fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
         Ok(data.chunks_exact(n))
     };
     Ok(match dtype {
-        Dtype::F32 => chunks(4)?.map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-        Dtype::F64 => chunks(8)?.map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-        Dtype::F16 => chunks(2)?.map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::BF16 => chunks(2)?.map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F32 => chunks(4)?
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Dtype::F64 => chunks(8)?
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        Dtype::F16 => chunks(2)?
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => chunks(2)?
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
         other => bail!("unsupported dtype {other:?} (expected F32, F16, BF16 or F64)"),
     })
 }
@@ -82,7 +99,11 @@ fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
 /// seen in weights: torchvision's v1.5 is assumed.
 pub fn infer_arch(w: &HashMap<String, Tensor>) -> Option<ArchSpec> {
     let stages: Vec<usize> = (1..=4)
-        .map(|s| (0..).take_while(|i| w.contains_key(&format!("layer{s}.{i}.conv1.weight"))).count())
+        .map(|s| {
+            (0..)
+                .take_while(|i| w.contains_key(&format!("layer{s}.{i}.conv1.weight")))
+                .count()
+        })
         .take_while(|&n| n > 0)
         .collect();
     let bottleneck = w.contains_key("layer1.0.conv3.weight");
@@ -90,7 +111,10 @@ pub fn infer_arch(w: &HashMap<String, Tensor>) -> Option<ArchSpec> {
     let per_block = if bottleneck { 3 } else { 2 };
     let depth = stages.iter().sum::<usize>() * per_block + 2;
     let mut spec = ArchSpec::parse(&format!("resnet{depth}")).ok()?;
-    if spec.imagenet != imagenet || spec.stages != stages || (spec.block == BlockKind::Bottleneck) != bottleneck {
+    if spec.imagenet != imagenet
+        || spec.stages != stages
+        || (spec.block == BlockKind::Bottleneck) != bottleneck
+    {
         return None;
     }
     let projections = stages

@@ -17,9 +17,19 @@ pub struct BatchNormParams {
     pub _pad: [u32; 3],
 }
 
-pub fn prepare(ctx: &GpuContext, name: &str, bn: &BatchNorm, shape: Shape, io: &Io) -> Result<Dispatch> {
+pub fn prepare(
+    ctx: &GpuContext,
+    name: &str,
+    bn: &BatchNorm,
+    shape: Shape,
+    io: &Io,
+) -> Result<Dispatch> {
     let len = batch_len(io.batch, shape)?;
-    let stats: Vec<f32> = [&bn.gamma, &bn.beta, &bn.mean, &bn.var].into_iter().flatten().copied().collect();
+    let stats: Vec<f32> = [&bn.gamma, &bn.beta, &bn.mean, &bn.var]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
     let stats_buf = storage_init(ctx, &format!("{name}.stats"), &stats)?;
     let params = BatchNormParams {
         len,
@@ -31,7 +41,12 @@ pub fn prepare(ctx: &GpuContext, name: &str, bn: &BatchNorm, shape: Shape, io: &
     };
     let params_buf = uniform(ctx, &format!("{name}.params"), &params);
     let pipeline = ctx.pipeline(Kernel::BatchNorm);
-    let bind_group = bind(ctx, &pipeline, name, &[io.inputs[0], &stats_buf, io.output, &params_buf]);
+    let bind_group = bind(
+        ctx,
+        &pipeline,
+        name,
+        &[io.inputs[0], &stats_buf, io.output, &params_buf],
+    );
     Ok(Dispatch {
         label: name.to_string(),
         kernel: Kernel::BatchNorm,

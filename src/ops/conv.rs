@@ -56,7 +56,9 @@ pub fn prepare(ctx: &GpuContext, name: &str, conv: &Conv, out: Shape, io: &Io) -
     let pixel_blocks = (oh * ow).div_ceil(PIXELS);
     let out_c4 = oc.div_ceil(4);
     let has_residual = io.inputs.len() > 1;
-    let flags = conv.bias.as_ref().map_or(0, |_| HAS_BIAS) | if has_residual { HAS_RESIDUAL } else { 0 } | if conv.relu { RELU } else { 0 };
+    let flags = conv.bias.as_ref().map_or(0, |_| HAS_BIAS)
+        | if has_residual { HAS_RESIDUAL } else { 0 }
+        | if conv.relu { RELU } else { 0 };
     let params = ConvParams {
         batch: u32_of(io.batch, "batch")?,
         in_c: u32_of(ic, "in channels")?,
@@ -79,12 +81,28 @@ pub fn prepare(ctx: &GpuContext, name: &str, conv: &Conv, out: Shape, io: &Io) -
     super::batch_len(io.batch, io.in_shapes[0])?;
     let packed = pack_weights(conv);
     let weight = storage_init(ctx, &format!("{name}.weight"), &packed)?;
-    let bias = storage_init(ctx, &format!("{name}.bias"), conv.bias.as_deref().unwrap_or(&[]))?;
+    let bias = storage_init(
+        ctx,
+        &format!("{name}.bias"),
+        conv.bias.as_deref().unwrap_or(&[]),
+    )?;
     let params_buf = uniform(ctx, &format!("{name}.params"), &params);
     let pipeline = ctx.pipeline(Kernel::Conv);
     // Unused bindings get a harmless stand-in: the input, bound read-only twice.
     let residual = io.inputs.get(1).copied().unwrap_or(io.inputs[0]);
-    let bind_group = bind(ctx, &pipeline, name, &[io.inputs[0], &weight, &bias, residual, io.output, &params_buf]);
+    let bind_group = bind(
+        ctx,
+        &pipeline,
+        name,
+        &[
+            io.inputs[0],
+            &weight,
+            &bias,
+            residual,
+            io.output,
+            &params_buf,
+        ],
+    );
     let threads = (pixel_blocks * out_c4 * io.batch) as u64;
     Ok(Dispatch {
         label: name.to_string(),

@@ -23,9 +23,21 @@ pub struct SoftmaxParams {
 }
 
 /// A dispatch binding (input, output, params), as pool and residual kernels also use.
-pub(crate) fn unary(ctx: &GpuContext, name: &str, kernel: Kernel, params_buf: wgpu::Buffer, threads: u64, io: &Io) -> Result<Dispatch> {
+pub(crate) fn unary(
+    ctx: &GpuContext,
+    name: &str,
+    kernel: Kernel,
+    params_buf: wgpu::Buffer,
+    threads: u64,
+    io: &Io,
+) -> Result<Dispatch> {
     let pipeline = ctx.pipeline(kernel);
-    let bind_group = bind(ctx, &pipeline, name, &[io.inputs[0], io.output, &params_buf]);
+    let bind_group = bind(
+        ctx,
+        &pipeline,
+        name,
+        &[io.inputs[0], io.output, &params_buf],
+    );
     Ok(Dispatch {
         label: name.to_string(),
         kernel,
@@ -40,7 +52,14 @@ pub(crate) fn unary(ctx: &GpuContext, name: &str, kernel: Kernel, params_buf: wg
 pub fn prepare_relu(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
     let len = batch_len(io.batch, shape)?;
     let params = ReluParams { len, _pad: [0; 3] };
-    unary(ctx, name, Kernel::Relu, uniform(ctx, name, &params), len as u64, io)
+    unary(
+        ctx,
+        name,
+        Kernel::Relu,
+        uniform(ctx, name, &params),
+        len as u64,
+        io,
+    )
 }
 
 pub fn prepare_softmax(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
@@ -50,5 +69,12 @@ pub fn prepare_softmax(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> R
         len: (shape[0] * shape[1] * shape[2]) as u32,
         _pad: [0; 2],
     };
-    unary(ctx, name, Kernel::Softmax, uniform(ctx, name, &params), io.batch as u64, io)
+    unary(
+        ctx,
+        name,
+        Kernel::Softmax,
+        uniform(ctx, name, &params),
+        io.batch as u64,
+        io,
+    )
 }

@@ -25,10 +25,19 @@ pub fn prepare(ctx: &GpuContext, name: &str, lin: &Linear, io: &Io) -> Result<Di
     };
     u32_of(io.batch * inp.max(out), "linear activation length")?;
     let weight = storage_init(ctx, &format!("{name}.weight"), &lin.weight.data)?;
-    let bias = storage_init(ctx, &format!("{name}.bias"), lin.bias.as_deref().unwrap_or(&[]))?;
+    let bias = storage_init(
+        ctx,
+        &format!("{name}.bias"),
+        lin.bias.as_deref().unwrap_or(&[]),
+    )?;
     let params_buf = uniform(ctx, &format!("{name}.params"), &params);
     let pipeline = ctx.pipeline(Kernel::Linear);
-    let bind_group = bind(ctx, &pipeline, name, &[io.inputs[0], &weight, &bias, io.output, &params_buf]);
+    let bind_group = bind(
+        ctx,
+        &pipeline,
+        name,
+        &[io.inputs[0], &weight, &bias, io.output, &params_buf],
+    );
     Ok(Dispatch {
         label: name.to_string(),
         kernel: Kernel::Linear,

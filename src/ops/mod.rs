@@ -46,7 +46,9 @@ pub fn prepare(ctx: &GpuContext, node: &Node, io: &Io) -> Result<Dispatch> {
         Op::Relu => elementwise::prepare_relu(ctx, &node.name, node.shape, io),
         Op::MaxPool(p) => pool::prepare_max(ctx, &node.name, p, node.shape, io),
         Op::GlobalAvgPool => pool::prepare_global_avg(ctx, &node.name, io),
-        Op::ShortcutA { stride, pad_before } => residual::prepare_shortcut_a(ctx, &node.name, *stride, *pad_before, node.shape, io),
+        Op::ShortcutA { stride, pad_before } => {
+            residual::prepare_shortcut_a(ctx, &node.name, *stride, *pad_before, node.shape, io)
+        }
         Op::Add { relu } => residual::prepare_add(ctx, &node.name, *relu, node.shape, io),
         Op::Linear(l) => linear::prepare(ctx, &node.name, l, io),
         Op::Softmax => elementwise::prepare_softmax(ctx, &node.name, node.shape, io),
@@ -63,24 +65,36 @@ pub fn storage_init(ctx: &GpuContext, label: &str, data: &[f32]) -> Result<wgpu:
             ctx.max_binding()
         );
     }
-    let contents: &[u8] = if data.is_empty() { &[0; 4] } else { bytemuck::cast_slice(data) };
-    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents,
-        usage: wgpu::BufferUsages::STORAGE,
-    }))
+    let contents: &[u8] = if data.is_empty() {
+        &[0; 4]
+    } else {
+        bytemuck::cast_slice(data)
+    };
+    Ok(ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE,
+        }))
 }
 
 pub fn uniform<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, params: &T) -> wgpu::Buffer {
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: bytemuck::bytes_of(params),
-        usage: wgpu::BufferUsages::UNIFORM,
-    })
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::bytes_of(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
 }
 
 /// Binds `buffers` to bindings 0, 1, 2, ... of group 0.
-pub fn bind(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, label: &str, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+pub fn bind(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    label: &str,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
         .enumerate()
@@ -111,7 +125,8 @@ pub fn workgroups(ctx: &GpuContext, threads: u64) -> Result<[u32; 3]> {
 
 /// Checks that a u32 shape field really fits.
 pub fn u32_of(v: usize, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| anyhow::anyhow!("{what} = {v} does not fit the kernels' 32-bit indices"))
+    u32::try_from(v)
+        .map_err(|_| anyhow::anyhow!("{what} = {v} does not fit the kernels' 32-bit indices"))
 }
 
 /// Elements of a batch of activations of per-image shape `s`, checked against 32-bit indexing.

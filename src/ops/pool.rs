@@ -33,7 +33,13 @@ pub struct GlobalAvgPoolParams {
     pub _pad: [u32; 2],
 }
 
-pub fn prepare_max(ctx: &GpuContext, name: &str, pool: &MaxPool, out: Shape, io: &Io) -> Result<Dispatch> {
+pub fn prepare_max(
+    ctx: &GpuContext,
+    name: &str,
+    pool: &MaxPool,
+    out: Shape,
+    io: &Io,
+) -> Result<Dispatch> {
     let [c, ih, iw] = io.in_shapes[0];
     batch_len(io.batch, io.in_shapes[0])?;
     let len = batch_len(io.batch, out)?;
@@ -51,7 +57,14 @@ pub fn prepare_max(ctx: &GpuContext, name: &str, pool: &MaxPool, out: Shape, io:
         pad_left: u32_of(pool.pad[1], "padding")?,
         _pad: 0,
     };
-    unary(ctx, name, Kernel::MaxPool, uniform(ctx, name, &params), len as u64, io)
+    unary(
+        ctx,
+        name,
+        Kernel::MaxPool,
+        uniform(ctx, name, &params),
+        len as u64,
+        io,
+    )
 }
 
 pub fn prepare_global_avg(ctx: &GpuContext, name: &str, io: &Io) -> Result<Dispatch> {
@@ -62,5 +75,12 @@ pub fn prepare_global_avg(ctx: &GpuContext, name: &str, io: &Io) -> Result<Dispa
         spatial: (h * w) as u32,
         _pad: [0; 2],
     };
-    unary(ctx, name, Kernel::GlobalAvgPool, uniform(ctx, name, &params), (io.batch * c) as u64, io)
+    unary(
+        ctx,
+        name,
+        Kernel::GlobalAvgPool,
+        uniform(ctx, name, &params),
+        (io.batch * c) as u64,
+        io,
+    )
 }

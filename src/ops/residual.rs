@@ -32,7 +32,14 @@ pub struct AddParams {
     pub _pad: [u32; 2],
 }
 
-pub fn prepare_shortcut_a(ctx: &GpuContext, name: &str, stride: usize, pad_before: usize, out: Shape, io: &Io) -> Result<Dispatch> {
+pub fn prepare_shortcut_a(
+    ctx: &GpuContext,
+    name: &str,
+    stride: usize,
+    pad_before: usize,
+    out: Shape,
+    io: &Io,
+) -> Result<Dispatch> {
     let [ic, ih, iw] = io.in_shapes[0];
     batch_len(io.batch, io.in_shapes[0])?;
     let len = batch_len(io.batch, out)?;
@@ -48,10 +55,23 @@ pub fn prepare_shortcut_a(ctx: &GpuContext, name: &str, stride: usize, pad_befor
         pad_before: u32_of(pad_before, "padding")?,
         _pad: [0; 3],
     };
-    unary(ctx, name, Kernel::ShortcutA, uniform(ctx, name, &params), len as u64, io)
+    unary(
+        ctx,
+        name,
+        Kernel::ShortcutA,
+        uniform(ctx, name, &params),
+        len as u64,
+        io,
+    )
 }
 
-pub fn prepare_add(ctx: &GpuContext, name: &str, relu: bool, shape: Shape, io: &Io) -> Result<Dispatch> {
+pub fn prepare_add(
+    ctx: &GpuContext,
+    name: &str,
+    relu: bool,
+    shape: Shape,
+    io: &Io,
+) -> Result<Dispatch> {
     let len = batch_len(io.batch, shape)?;
     let params = AddParams {
         len,
@@ -60,7 +80,12 @@ pub fn prepare_add(ctx: &GpuContext, name: &str, relu: bool, shape: Shape, io: &
     };
     let params_buf = uniform(ctx, name, &params);
     let pipeline = ctx.pipeline(Kernel::Add);
-    let bind_group = bind(ctx, &pipeline, name, &[io.inputs[0], io.inputs[1], io.output, &params_buf]);
+    let bind_group = bind(
+        ctx,
+        &pipeline,
+        name,
+        &[io.inputs[0], io.inputs[1], io.output, &params_buf],
+    );
     Ok(Dispatch {
         label: name.to_string(),
         kernel: Kernel::Add,

@@ -4,7 +4,14 @@
 use crate::graph::{BatchNorm, Conv, Graph, Linear, MaxPool, Op, Shape};
 
 /// Convolution with the fused epilogue: + bias, + residual, then ReLU.
-pub fn conv2d(x: &[f32], batch: usize, in_shape: Shape, conv: &Conv, residual: Option<&[f32]>, out_shape: Shape) -> Vec<f32> {
+pub fn conv2d(
+    x: &[f32],
+    batch: usize,
+    in_shape: Shape,
+    conv: &Conv,
+    residual: Option<&[f32]>,
+    out_shape: Shape,
+) -> Vec<f32> {
     let [ic, ih, iw] = in_shape;
     let [oc, oh, ow] = out_shape;
     let [kh, kw] = conv.kernel();
@@ -53,7 +60,8 @@ pub fn batch_norm(x: &[f32], batch: usize, shape: Shape, bn: &BatchNorm) -> Vec<
         for ch in 0..c {
             let inv = 1.0 / (bn.var[ch] as f64 + bn.eps as f64).sqrt();
             for v in &mut out[(n * c + ch) * h * w..][..h * w] {
-                let y = (*v as f64 - bn.mean[ch] as f64) * inv * bn.gamma[ch] as f64 + bn.beta[ch] as f64;
+                let y = (*v as f64 - bn.mean[ch] as f64) * inv * bn.gamma[ch] as f64
+                    + bn.beta[ch] as f64;
                 *v = if bn.relu { y.max(0.0) } else { y } as f32;
             }
         }
@@ -65,7 +73,13 @@ pub fn relu(x: &[f32]) -> Vec<f32> {
     x.iter().map(|v| v.max(0.0)).collect()
 }
 
-pub fn max_pool(x: &[f32], batch: usize, in_shape: Shape, pool: &MaxPool, out_shape: Shape) -> Vec<f32> {
+pub fn max_pool(
+    x: &[f32],
+    batch: usize,
+    in_shape: Shape,
+    pool: &MaxPool,
+    out_shape: Shape,
+) -> Vec<f32> {
     let [c, ih, iw] = in_shape;
     let [_, oh, ow] = out_shape;
     let mut out = vec![0.0f32; batch * c * oh * ow];
@@ -92,11 +106,24 @@ pub fn max_pool(x: &[f32], batch: usize, in_shape: Shape, pool: &MaxPool, out_sh
 pub fn global_avg_pool(x: &[f32], batch: usize, shape: Shape) -> Vec<f32> {
     let [c, h, w] = shape;
     (0..batch * c)
-        .map(|nc| (x[nc * h * w..][..h * w].iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64) as f32)
+        .map(|nc| {
+            (x[nc * h * w..][..h * w]
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / (h * w) as f64) as f32
+        })
         .collect()
 }
 
-pub fn shortcut_a(x: &[f32], batch: usize, in_shape: Shape, stride: usize, pad_before: usize, out_shape: Shape) -> Vec<f32> {
+pub fn shortcut_a(
+    x: &[f32],
+    batch: usize,
+    in_shape: Shape,
+    stride: usize,
+    pad_before: usize,
+    out_shape: Shape,
+) -> Vec<f32> {
     let [ic, ih, iw] = in_shape;
     let [oc, oh, ow] = out_shape;
     let mut out = vec![0.0f32; batch * oc * oh * ow];
@@ -104,7 +131,8 @@ pub fn shortcut_a(x: &[f32], batch: usize, in_shape: Shape, stride: usize, pad_b
         for c in 0..ic {
             for y in 0..oh {
                 for xo in 0..ow {
-                    out[((n * oc + c + pad_before) * oh + y) * ow + xo] = x[((n * ic + c) * ih + y * stride) * iw + xo * stride];
+                    out[((n * oc + c + pad_before) * oh + y) * ow + xo] =
+                        x[((n * ic + c) * ih + y * stride) * iw + xo * stride];
                 }
             }
         }
@@ -113,7 +141,10 @@ pub fn shortcut_a(x: &[f32], batch: usize, in_shape: Shape, stride: usize, pad_b
 }
 
 pub fn add(a: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
-    a.iter().zip(b).map(|(x, y)| if relu { (x + y).max(0.0) } else { x + y }).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| if relu { (x + y).max(0.0) } else { x + y })
+        .collect()
 }
 
 pub fn linear(x: &[f32], batch: usize, lin: &Linear) -> Vec<f32> {
@@ -151,12 +182,21 @@ pub fn run_graph(g: &Graph, input: &[f32], batch: usize) -> Vec<Vec<f32>> {
         let in_shape = |k: usize| g.shape(node.inputs[k]);
         let v = match &node.op {
             Op::Input => input.to_vec(),
-            Op::Conv(c) => conv2d(inp(0), batch, in_shape(0), c, node.inputs.get(1).map(|&r| values[r].as_slice()), node.shape),
+            Op::Conv(c) => conv2d(
+                inp(0),
+                batch,
+                in_shape(0),
+                c,
+                node.inputs.get(1).map(|&r| values[r].as_slice()),
+                node.shape,
+            ),
             Op::BatchNorm(bn) => batch_norm(inp(0), batch, node.shape, bn),
             Op::Relu => relu(inp(0)),
             Op::MaxPool(p) => max_pool(inp(0), batch, in_shape(0), p, node.shape),
             Op::GlobalAvgPool => global_avg_pool(inp(0), batch, in_shape(0)),
-            Op::ShortcutA { stride, pad_before } => shortcut_a(inp(0), batch, in_shape(0), *stride, *pad_before, node.shape),
+            Op::ShortcutA { stride, pad_before } => {
+                shortcut_a(inp(0), batch, in_shape(0), *stride, *pad_before, node.shape)
+            }
             Op::Add { relu } => add(inp(0), inp(1), *relu),
             Op::Linear(l) => linear(inp(0), batch, l),
             Op::Softmax => softmax(inp(0), batch),

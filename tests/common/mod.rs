@@ -1,0 +1,96 @@
+//! Shared test helpers: one GPU context per test binary, tolerance checks, fixture paths.
+#![allow(dead_code)]
+
+use resnet_wgpu::gpu::{GpuContext, GpuOptions};
+use resnet_wgpu::graph::Graph;
+use resnet_wgpu::model::npy::read_npy;
+use resnet_wgpu::{Session, SessionOptions, Tensor};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// The adapter under test: `RESNET_WGPU_TEST_BACKEND` (vulkan, gl, ...) or the best available.
+/// No adapter is a test failure, never a skip.
+pub fn gpu() -> Arc<GpuContext> {
+    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let backend = std::env::var("RESNET_WGPU_TEST_BACKEND").ok();
+        let ctx = GpuContext::new_blocking(&GpuOptions {
+            backend,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("no GPU adapter for the tests: {e:#}"));
+        eprintln!("testing on {}", ctx.describe());
+        ctx
+    })
+    .clone()
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under ../shared/fixtures; fails loudly if the shared folder is missing.
+pub fn shared_fixture(rel: &str) -> PathBuf {
+    let p = root().join("../shared/fixtures").join(rel);
+    assert!(
+        p.exists(),
+        "missing reference fixture {} (the tests need ../shared beside the checkout)",
+        p.display()
+    );
+    p
+}
+
+pub fn local_fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+pub fn npy(path: &std::path::Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    read_npy(&bytes, &path.display().to_string()).unwrap()
+}
+
+/// Reads one array of an .npz archive.
+pub fn npz(path: &std::path::Path, name: &str) -> Tensor {
+    let mut archive =
+        npyz::npz::NpzArchive::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let arr = archive
+        .by_name(name)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{} has no array '{name}'", path.display()));
+    let shape: Vec<usize> = arr.shape().iter().map(|&d| d as usize).collect();
+    Tensor::new(shape, arr.into_vec::<f32>().unwrap()).unwrap()
+}
+
+/// Checks |got - want| <= atol + rtol * |want| everywhere; returns the max abs error, or the
+/// first violation.
+pub fn check_close(got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<f32, String> {
+    if got.len() != want.len() {
+        return Err(format!("length {} != {}", got.len(), want.len()));
+    }
+    let mut max_err = 0.0f32;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        if !(err <= atol + rtol * w.abs()) {
+            return Err(format!(
+                "element {i}: got {g}, want {w} (|err| {err} > {atol} + {rtol}*|want|)"
+            ));
+        }
+        max_err = max_err.max(err);
+    }
+    Ok(max_err)
+}
+
+/// Runs a graph on the GPU and returns the output of every image.
+pub fn run_gpu(graph: &Graph, input: &[f32], batch: usize, optimize: bool) -> Vec<f32> {
+    let session = Session::new(
+        gpu(),
+        graph,
+        &SessionOptions {
+            batch,
+            optimize,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    session.run(input).unwrap().logits
+}

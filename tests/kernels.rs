@@ -1,0 +1,363 @@
+//! Every GPU kernel against the CPU reference over a sweep of awkward shapes: odd sizes, channels
+//! that are not multiples of 4, stride 2 on odd inputs, 1x1 spatial, batch 1 and 3, with and
+//! without bias / residual / ReLU. Tolerance: atol 1e-4 + rtol 5e-4.
+
+mod common;
+
+use common::{check_close, run_gpu};
+use resnet_wgpu::graph::{BatchNorm, Conv, Graph, Linear, MaxPool};
+use resnet_wgpu::reference::run_graph;
+use resnet_wgpu::tensor::{SplitMix64, Tensor};
+
+const ATOL: f32 = 1e-4;
+const RTOL: f32 = 5e-4;
+
+fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
+    rng.normal_vec(n, 1.0)
+}
+
+/// Runs `g` on the GPU unoptimized (so each kernel runs as written) and compares every image's
+/// output with the reference.
+fn check(g: &Graph, batch: usize, seed: u64, what: &str) {
+    let mut rng = SplitMix64(seed);
+    let [c, h, w] = g.input_shape();
+    let input = random(&mut rng, batch * c * h * w);
+    let want = run_graph(g, &input, batch).swap_remove(g.output);
+    let got = run_gpu(g, &input, batch, false);
+    if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
+        panic!("{what}: {e}");
+    }
+}
+
+struct ConvCase {
+    ic: usize,
+    oc: usize,
+    h: usize,
+    w: usize,
+    k: [usize; 2],
+    stride: usize,
+    pad: [usize; 4],
+}
+
+fn conv_op(
+    rng: &mut SplitMix64,
+    ic: usize,
+    oc: usize,
+    k: [usize; 2],
+    stride: usize,
+    pad: [usize; 4],
+    bias: bool,
+    relu: bool,
+) -> Conv {
+    let fan_in = (ic * k[0] * k[1]) as f32;
+    Conv {
+        weight: Tensor::new(
+            vec![oc, ic, k[0], k[1]],
+            rng.normal_vec(oc * ic * k[0] * k[1], 1.0 / fan_in.sqrt()),
+        )
+        .unwrap(),
+        bias: bias.then(|| rng.normal_vec(oc, 0.5)),
+        stride: [stride, stride],
+        pad,
+        relu,
+    }
+}
+
+#[test]
+fn conv_matches_reference_over_shape_sweep() {
+    let cases = [
+        ConvCase {
+            ic: 3,
+            oc: 8,
+            h: 9,
+            w: 7,
+            k: [3, 3],
+            stride: 1,
+            pad: [1; 4],
+        },
+        ConvCase {
+            ic: 5,
+            oc: 6,
+            h: 11,
+            w: 13,
+            k: [3, 3],
+            stride: 2,
+            pad: [1; 4],
+        },
+        ConvCase {
+            ic: 3,
+            oc: 5,
+            h: 15,
+            w: 15,
+            k: [7, 7],
+            stride: 2,
+            pad: [3; 4],
+        },
+        ConvCase {
+            ic: 17,
+            oc: 9,
+            h: 5,
+            w: 5,
+            k: [1, 1],
+            stride: 1,
+            pad: [0; 4],
+        },
+        ConvCase {
+            ic: 8,
+            oc: 12,
+            h: 7,
+            w: 9,
+            k: [1, 1],
+            stride: 2,
+            pad: [0; 4],
+        },
+        ConvCase {
+            ic: 4,
+            oc: 4,
+            h: 1,
+            w: 1,
+            k: [3, 3],
+            stride: 1,
+            pad: [1; 4],
+        },
+        ConvCase {
+            ic: 6,
+            oc: 3,
+            h: 6,
+            w: 4,
+            k: [3, 3],
+            stride: 1,
+            pad: [0; 4],
+        },
+        ConvCase {
+            ic: 3,
+            oc: 4,
+            h: 8,
+            w: 8,
+            k: [3, 3],
+            stride: 2,
+            pad: [0, 0, 1, 1],
+        },
+        ConvCase {
+            ic: 4,
+            oc: 7,
+            h: 6,
+            w: 5,
+            k: [3, 1],
+            stride: 1,
+            pad: [1, 0, 1, 0],
+        },
+        ConvCase {
+            ic: 33,
+            oc: 65,
+            h: 10,
+            w: 10,
+            k: [3, 3],
+            stride: 1,
+            pad: [1; 4],
+        },
+    ];
+    let mut rng = SplitMix64(7);
+    for (i, c) in cases.iter().enumerate() {
+        for (variant, (bias, relu, residual)) in [
+            (false, false, false),
+            (true, true, false),
+            (true, true, true),
+            (false, false, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let batch = if (i + variant) % 2 == 0 { 1 } else { 3 };
+            let mut g = Graph::new([c.ic, c.h, c.w]);
+            // A residual of the output's shape, made by a second conv and fed to the first.
+            let source = residual.then(|| {
+                g.conv(
+                    "residual_source",
+                    0,
+                    conv_op(&mut rng, c.ic, c.oc, c.k, c.stride, c.pad, true, false),
+                )
+                .unwrap()
+            });
+            let y = g
+                .conv(
+                    "conv",
+                    0,
+                    conv_op(&mut rng, c.ic, c.oc, c.k, c.stride, c.pad, bias, relu),
+                )
+                .unwrap();
+            g.nodes[y].inputs.extend(source);
+            let what = format!(
+                "conv {}->{} {}x{} k{:?} s{} pad{:?} bias={bias} relu={relu} residual={residual} batch={batch}",
+                c.ic, c.oc, c.h, c.w, c.k, c.stride, c.pad
+            );
+            check(&g, batch, 100 + i as u64, &what);
+        }
+    }
+}
+
+#[test]
+fn max_pool_matches_reference() {
+    for (i, &(c, h, w, k, s, p)) in [
+        (3, 9, 9, 3, 2, 1),
+        (5, 8, 7, 2, 2, 0),
+        (4, 13, 11, 3, 2, 1),
+        (2, 1, 1, 1, 1, 0),
+        (3, 7, 7, 3, 1, 1),
+        (6, 112, 112, 3, 2, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut g = Graph::new([c, h, w]);
+        g.max_pool(
+            "pool",
+            0,
+            MaxPool {
+                kernel: [k, k],
+                stride: [s, s],
+                pad: [p; 4],
+            },
+        )
+        .unwrap();
+        check(
+            &g,
+            1 + 2 * (i % 2),
+            i as u64,
+            &format!("max pool {c}x{h}x{w} k{k} s{s} p{p}"),
+        );
+    }
+}
+
+#[test]
+fn global_avg_pool_matches_reference() {
+    for (i, &(c, h, w)) in [(5, 7, 7), (3, 1, 1), (17, 4, 9), (64, 8, 8)]
+        .iter()
+        .enumerate()
+    {
+        let mut g = Graph::new([c, h, w]);
+        g.global_avg_pool("gap", 0);
+        check(
+            &g,
+            1 + 2 * (i % 2),
+            i as u64,
+            &format!("global avg pool {c}x{h}x{w}"),
+        );
+    }
+}
+
+#[test]
+fn shortcut_a_matches_reference() {
+    for (i, &(ic, oc, h, w, s)) in [
+        (16, 32, 9, 9, 2),
+        (3, 7, 6, 5, 2),
+        (4, 4, 5, 5, 1),
+        (5, 11, 1, 1, 2),
+        (32, 64, 16, 16, 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut g = Graph::new([ic, h, w]);
+        g.shortcut_a("shortcut", 0, s, oc).unwrap();
+        check(
+            &g,
+            1 + 2 * (i % 2),
+            i as u64,
+            &format!("shortcut A {ic}->{oc} {h}x{w} s{s}"),
+        );
+    }
+}
+
+#[test]
+fn add_and_relu_match_reference() {
+    for (i, &(c, h, w)) in [(3, 5, 7), (1, 1, 1), (17, 9, 3)].iter().enumerate() {
+        for relu in [false, true] {
+            let mut g = Graph::new([c, h, w]);
+            let r = g.relu("relu", 0);
+            let s = g.shortcut_a("copy", 0, 1, c).unwrap();
+            g.add("add", r, s, relu).unwrap();
+            check(
+                &g,
+                1 + 2 * (i % 2),
+                i as u64,
+                &format!("add {c}x{h}x{w} relu={relu}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn batch_norm_matches_reference() {
+    let mut rng = SplitMix64(3);
+    for (i, &(c, h, w)) in [(3, 5, 7), (5, 1, 1), (18, 6, 6)].iter().enumerate() {
+        for relu in [false, true] {
+            let bn = BatchNorm {
+                gamma: (0..c).map(|_| 0.5 + rng.uniform()).collect(),
+                beta: rng.normal_vec(c, 0.1),
+                mean: rng.normal_vec(c, 0.1),
+                var: (0..c).map(|_| 0.5 + rng.uniform()).collect(),
+                eps: 1e-5,
+                relu,
+            };
+            let mut g = Graph::new([c, h, w]);
+            g.batch_norm("bn", 0, bn).unwrap();
+            check(
+                &g,
+                1 + 2 * (i % 2),
+                i as u64,
+                &format!("batch norm {c}x{h}x{w} relu={relu}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn linear_matches_reference() {
+    let mut rng = SplitMix64(5);
+    for (i, &(shape, out, bias)) in [
+        ([17, 1, 1], 5, true),
+        ([4, 2, 3], 10, false),
+        ([512, 1, 1], 1000, true),
+        ([3, 1, 1], 1, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let inp: usize = shape.iter().product();
+        let lin = Linear {
+            weight: Tensor::new(
+                vec![out, inp],
+                rng.normal_vec(out * inp, 1.0 / (inp as f32).sqrt()),
+            )
+            .unwrap(),
+            bias: bias.then(|| rng.normal_vec(out, 0.1)),
+        };
+        let mut g = Graph::new(shape);
+        g.linear("fc", 0, lin).unwrap();
+        check(
+            &g,
+            1 + 2 * (i % 2),
+            i as u64,
+            &format!("linear {shape:?} -> {out} bias={bias}"),
+        );
+    }
+}
+
+#[test]
+fn softmax_matches_reference() {
+    for (i, &len) in [10usize, 1000, 1].iter().enumerate() {
+        let mut g = Graph::new([len, 1, 1]);
+        g.softmax("softmax", 0);
+        check(&g, 3, i as u64, &format!("softmax over {len}"));
+    }
+    // Large logits must not overflow (the kernel subtracts the row maximum).
+    let mut g = Graph::new([4, 1, 1]);
+    g.softmax("softmax", 0);
+    let got = run_gpu(&g, &[1000.0, 999.0, -5.0, 1000.0], 1, false);
+    assert!(
+        got.iter().all(|v| v.is_finite()),
+        "softmax overflowed: {got:?}"
+    );
+    assert!((got[0] - got[3]).abs() < 1e-6 && got[0] > 0.4);
+}
