@@ -187,7 +187,7 @@ impl Session {
     pub async fn run_async(&self, input: &[f32]) -> Result<Outputs> {
         let per_image: usize = self.input_shape().iter().product();
         ensure!(
-            !input.is_empty() && input.len() % per_image == 0,
+            !input.is_empty() && input.len().is_multiple_of(per_image),
             "input has {} values, not a whole number of {:?} images",
             input.len(),
             self.input_shape()

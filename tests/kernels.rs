@@ -39,6 +39,7 @@ struct ConvCase {
     pad: [usize; 4],
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv_op(
     rng: &mut SplitMix64,
     ic: usize,

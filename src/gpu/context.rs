@@ -62,7 +62,7 @@ impl AdapterSummary {
         let limits = [
             (
                 "max_storage_buffer_binding_size",
-                l.max_storage_buffer_binding_size as u64,
+                l.max_storage_buffer_binding_size,
             ),
             ("max_buffer_size", l.max_buffer_size),
             (
@@ -87,7 +87,7 @@ impl AdapterSummary {
             ),
             (
                 "max_uniform_buffer_binding_size",
-                l.max_uniform_buffer_binding_size as u64,
+                l.max_uniform_buffer_binding_size,
             ),
             ("subgroup_min_size", info.subgroup_min_size as u64),
             ("subgroup_max_size", info.subgroup_max_size as u64),
@@ -267,6 +267,6 @@ impl GpuContext {
 
     /// Largest storage buffer one binding may cover.
     pub fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 }

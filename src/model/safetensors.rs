@@ -72,7 +72,7 @@ fn parse_shortcut(s: &str) -> Option<Shortcut> {
 
 fn to_f32(dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     let chunks = |n: usize| {
-        if data.len() % n != 0 {
+        if !data.len().is_multiple_of(n) {
             bail!("data length {} is not a multiple of {n}", data.len());
         }
         Ok(data.chunks_exact(n))

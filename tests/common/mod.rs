@@ -70,7 +70,7 @@ pub fn check_close(got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<f3
     let mut max_err = 0.0f32;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        if !(err <= atol + rtol * w.abs()) {
+        if err.is_nan() || err > atol + rtol * w.abs() {
             return Err(format!(
                 "element {i}: got {g}, want {w} (|err| {err} > {atol} + {rtol}*|want|)"
             ));
