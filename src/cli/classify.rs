@@ -89,21 +89,25 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
 
     let mut good = Vec::new();
     let mut input = Vec::new();
-    let mut failures = 0;
+    let mut failures = Vec::new();
     for path in expand(&args.images)? {
         match load_image(&path) {
             Ok(img) => {
                 input.extend(pre.apply(&img));
                 good.push(path);
             }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                failures += 1;
-            }
+            Err(e) => failures.push(e),
         }
     }
+    if good.is_empty() && failures.len() == 1 {
+        return Err(failures.remove(0));
+    }
+    // Each unreadable image gets its own line; the good ones are still classified.
+    for e in &failures {
+        eprintln!("error: {e:#}");
+    }
     if good.is_empty() {
-        bail!("no image could be read");
+        bail!("none of the {} images could be read", failures.len());
     }
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let session = Session::new(
@@ -144,11 +148,8 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
-    if failures > 0 {
-        bail!(
-            "{failures} of {} images could not be read",
-            failures + good.len()
-        );
+    if !failures.is_empty() {
+        bail!("{} of {} images could not be read", failures.len(), failures.len() + good.len());
     }
     Ok(())
 }

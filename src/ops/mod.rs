@@ -38,6 +38,23 @@ pub struct Io<'a> {
     pub batch: usize,
 }
 
+/// Size in bytes of each kernel's params struct as the host writes it; the shader test checks it
+/// against the WGSL struct, so the two cannot drift apart.
+pub fn params_size(kernel: Kernel) -> usize {
+    use std::mem::size_of;
+    match kernel {
+        Kernel::Conv => size_of::<conv::ConvParams>(),
+        Kernel::BatchNorm => size_of::<batchnorm::BatchNormParams>(),
+        Kernel::Relu => size_of::<elementwise::ReluParams>(),
+        Kernel::MaxPool => size_of::<pool::MaxPoolParams>(),
+        Kernel::GlobalAvgPool => size_of::<pool::GlobalAvgPoolParams>(),
+        Kernel::ShortcutA => size_of::<residual::ShortcutAParams>(),
+        Kernel::Add => size_of::<residual::AddParams>(),
+        Kernel::Linear => size_of::<linear::LinearParams>(),
+        Kernel::Softmax => size_of::<elementwise::SoftmaxParams>(),
+    }
+}
+
 /// Builds the dispatch for one node of an optimized graph.
 pub fn prepare(ctx: &GpuContext, node: &Node, io: &Io) -> Result<Dispatch> {
     match &node.op {
