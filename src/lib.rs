@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod dataset;
 pub mod gpu;
 pub mod graph;
 pub mod model;

@@ -8,7 +8,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_resnet-wgpu")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().expect("cannot start resnet-wgpu")
+    Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("cannot start resnet-wgpu")
 }
 
 fn stdout(o: &Output) -> String {
@@ -22,11 +26,22 @@ fn stderr(o: &Output) -> String {
 /// Asserts a clean failure: non-zero exit, no panic, one `error:` line mentioning `needle`.
 fn assert_fails_cleanly(o: &Output, needle: &str) {
     let err = stderr(o);
-    assert!(!o.status.success(), "should have failed; stdout: {}", stdout(o));
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panicked: {err}");
+    assert!(
+        !o.status.success(),
+        "should have failed; stdout: {}",
+        stdout(o)
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panicked: {err}"
+    );
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 1, "want one error line, got: {err}");
-    assert!(lines[0].contains(needle), "error line {:?} does not mention {needle:?}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "error line {:?} does not mention {needle:?}",
+        lines[0]
+    );
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -80,7 +95,12 @@ fn adapters_lists_at_least_one_adapter_as_json() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let list = v.as_array().unwrap();
     assert!(!list.is_empty());
-    assert!(list[0]["limits"]["max_storage_buffer_binding_size"].as_u64().unwrap() > 0);
+    assert!(
+        list[0]["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
@@ -89,25 +109,69 @@ fn bad_model_files_fail_cleanly() {
     let input = input.to_str().unwrap();
     let out = tmp("never.npy");
     let out_s = out.to_str().unwrap();
-    let o = cli(&["run", "--model", "/nonexistent/model.safetensors", "--input", input, "--output", out_s]);
+    let o = cli(&[
+        "run",
+        "--model",
+        "/nonexistent/model.safetensors",
+        "--input",
+        input,
+        "--output",
+        out_s,
+    ]);
     assert_fails_cleanly(&o, "/nonexistent/model.safetensors");
 
     let garbage = tmp("garbage.safetensors");
     std::fs::write(&garbage, b"this is not a model").unwrap();
-    let o = cli(&["run", "--model", garbage.to_str().unwrap(), "--input", input, "--output", out_s]);
+    let o = cli(&[
+        "run",
+        "--model",
+        garbage.to_str().unwrap(),
+        "--input",
+        input,
+        "--output",
+        out_s,
+    ]);
     assert_fails_cleanly(&o, "garbage.safetensors");
 
     let full = std::fs::read(local_fixture("resnet20/resnet20.safetensors")).unwrap();
     let truncated = tmp("truncated.safetensors");
     std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
-    let o = cli(&["run", "--model", truncated.to_str().unwrap(), "--input", input, "--output", out_s]);
+    let o = cli(&[
+        "run",
+        "--model",
+        truncated.to_str().unwrap(),
+        "--input",
+        input,
+        "--output",
+        out_s,
+    ]);
     assert_fails_cleanly(&o, "truncated.safetensors");
 
     // A valid file read as the wrong architecture names a tensor.
     let model = local_fixture("resnet20/resnet20.safetensors");
-    let o = cli(&["run", "--model", model.to_str().unwrap(), "--arch", "resnet18", "--input", input, "--output", out_s]);
+    let o = cli(&[
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--arch",
+        "resnet18",
+        "--input",
+        input,
+        "--output",
+        out_s,
+    ]);
     assert_fails_cleanly(&o, "conv1.weight");
-    let o = cli(&["run", "--model", model.to_str().unwrap(), "--arch", "resnet19", "--input", input, "--output", out_s]);
+    let o = cli(&[
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--arch",
+        "resnet19",
+        "--input",
+        input,
+        "--output",
+        out_s,
+    ]);
     assert_fails_cleanly(&o, "resnet19");
     assert!(!out.exists(), "a failed run left an output file");
 }
@@ -119,10 +183,30 @@ fn bad_inputs_fail_cleanly() {
     let out = tmp("never2.npy");
     let wrong_shape = tmp("wrong_shape.npy");
     let t = resnet_wgpu::Tensor::new(vec![2, 5], vec![0.0; 10]).unwrap();
-    std::fs::write(&wrong_shape, resnet_wgpu::model::npy::write_npy(&t).unwrap()).unwrap();
-    let o = cli(&["run", "--model", model, "--input", wrong_shape.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    std::fs::write(
+        &wrong_shape,
+        resnet_wgpu::model::npy::write_npy(&t).unwrap(),
+    )
+    .unwrap();
+    let o = cli(&[
+        "run",
+        "--model",
+        model,
+        "--input",
+        wrong_shape.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert_fails_cleanly(&o, "wrong_shape.npy");
-    let o = cli(&["run", "--model", model, "--input", model, "--output", out.to_str().unwrap()]);
+    let o = cli(&[
+        "run",
+        "--model",
+        model,
+        "--input",
+        model,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert_fails_cleanly(&o, "resnet20.safetensors");
     let o = cli(&["classify", model]);
     assert_fails_cleanly(&o, "image");

@@ -13,7 +13,8 @@ fn shader_dir() -> PathBuf {
 
 fn parse_and_validate(path: &std::path::Path, source: &str) -> naga::Module {
     let name = path.display().to_string();
-    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &name)));
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &name)));
     Validator::new(ValidationFlags::all(), Capabilities::default())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &name)));
@@ -28,7 +29,11 @@ fn every_shader_file_validates() {
         if path.extension().is_some_and(|e| e == "wgsl") {
             let source = std::fs::read_to_string(&path).unwrap();
             let module = parse_and_validate(&path, &source);
-            assert!(module.entry_points.iter().any(|e| e.name == "main"), "{}: no entry point `main`", path.display());
+            assert!(
+                module.entry_points.iter().any(|e| e.name == "main"),
+                "{}: no entry point `main`",
+                path.display()
+            );
             count += 1;
         }
     }
@@ -41,14 +46,21 @@ fn every_shader_file_is_a_kernel() {
     for entry in std::fs::read_dir(shader_dir()).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        assert!(names.contains(&stem.as_str()), "{} is not listed in gpu::Kernel", path.display());
+        assert!(
+            names.contains(&stem.as_str()),
+            "{} is not listed in gpu::Kernel",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn params_structs_match_between_wgsl_and_rust() {
     for kernel in Kernel::ALL {
-        let module = parse_and_validate(&shader_dir().join(format!("{}.wgsl", kernel.name())), kernel.source());
+        let module = parse_and_validate(
+            &shader_dir().join(format!("{}.wgsl", kernel.name())),
+            kernel.source(),
+        );
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).unwrap();
         let uniform = module
@@ -58,6 +70,12 @@ fn params_structs_match_between_wgsl_and_rust() {
             .unwrap_or_else(|| panic!("{}: no uniform params", kernel.name()))
             .1;
         let wgsl_size = layouter[uniform.ty].size as usize;
-        assert_eq!(wgsl_size, params_size(kernel), "{}: WGSL params struct is {wgsl_size} bytes, Rust's {}", kernel.name(), params_size(kernel));
+        assert_eq!(
+            wgsl_size,
+            params_size(kernel),
+            "{}: WGSL params struct is {wgsl_size} bytes, Rust's {}",
+            kernel.name(),
+            params_size(kernel)
+        );
     }
 }

@@ -149,7 +149,11 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
     if !failures.is_empty() {
-        bail!("{} of {} images could not be read", failures.len(), failures.len() + good.len());
+        bail!(
+            "{} of {} images could not be read",
+            failures.len(),
+            failures.len() + good.len()
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod adapters;
 mod bench;
 mod classify;
+mod eval;
 mod info;
 mod run;
 
@@ -64,6 +65,8 @@ enum Command {
     Run(run::RunArgs),
     /// Classify images
     Classify(classify::ClassifyArgs),
+    /// Accuracy on a real test set
+    Eval(eval::EvalArgs),
     /// Time the forward pass
     Bench(bench::BenchArgs),
 }
@@ -75,6 +78,7 @@ pub fn main() -> Result<()> {
         Command::Info(a) => info::run(a),
         Command::Run(a) => run::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
     }
 }
