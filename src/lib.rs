@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod classifier;
 pub mod dataset;
 pub mod gpu;
 pub mod graph;
@@ -21,6 +22,7 @@ pub mod reference;
 pub mod session;
 pub mod tensor;
 
+pub use classifier::{Classifier, Prediction};
 pub use graph::arch::ArchSpec;
 pub use model::Model;
 pub use session::{Outputs, Session, SessionOptions};

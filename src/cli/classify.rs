@@ -4,9 +4,9 @@ use super::{GpuArgs, ModelArgs};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
-use resnet_wgpu::model::default::{default_model, imagenet_classes};
-use resnet_wgpu::preprocess::{Preprocess, load_image};
-use resnet_wgpu::{Session, SessionOptions, model, softmax, top_k};
+use resnet_wgpu::model::default::default_model;
+use resnet_wgpu::preprocess::load_image;
+use resnet_wgpu::{Classifier, model};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -56,103 +56,69 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         Some(path) => model::load_file(path, args.model.arch.as_deref())?,
         None => default_model()?,
     };
-    let pre = Preprocess::for_model(&model);
-    let shape = pre.output_shape();
-    let graph = model.graph_for(shape)?;
-    let classes = graph.output_shape()[0];
-    let labels: Vec<String> = match &args.labels {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
-            .lines()
-            .map(str::to_string)
-            .collect(),
-        None => model.class_names().unwrap_or_else(|| {
-            if classes == 1000 {
-                imagenet_classes()
-            } else {
-                Vec::new()
-            }
-        }),
-    };
-    if !labels.is_empty() && labels.len() != classes {
-        bail!(
-            "{} labels given for a model with {classes} classes",
-            labels.len()
-        );
-    }
-    let label = |i: usize| {
-        labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| format!("class {i}"))
-    };
-
-    let mut good = Vec::new();
-    let mut input = Vec::new();
+    let mut names = Vec::new();
+    let mut images = Vec::new();
     let mut failures = Vec::new();
     for path in expand(&args.images)? {
         match load_image(&path) {
             Ok(img) => {
-                input.extend(pre.apply(&img));
-                good.push(path);
+                images.push(img);
+                names.push(path);
             }
             Err(e) => failures.push(e),
         }
     }
-    if good.is_empty() && failures.len() == 1 {
+    if images.is_empty() && failures.len() == 1 {
         return Err(failures.remove(0));
     }
     // Each unreadable image gets its own line; the good ones are still classified.
     for e in &failures {
         eprintln!("error: {e:#}");
     }
-    if good.is_empty() {
+    if images.is_empty() {
         bail!("none of the {} images could be read", failures.len());
     }
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
-    let session = Session::new(
-        ctx,
-        &graph,
-        &SessionOptions {
-            batch: args.batch.min(good.len()).max(1),
-            ..Default::default()
-        },
-    )?;
-    let logits = session.run(&input)?.logits;
-    let mut json = Vec::new();
-    for (path, row) in good.iter().zip(logits.chunks(classes)) {
-        let probs = softmax(row);
-        let top = top_k(&probs, args.top.max(1));
-        if args.json {
-            json.push(serde_json::json!({
-                "image": path.display().to_string(),
-                "top": top.iter().map(|&i| serde_json::json!({"index": i, "label": label(i), "probability": probs[i], "logit": row[i]})).collect::<Vec<_>>(),
-            }));
-        } else {
+    let mut classifier = Classifier::new(ctx, &model, args.batch.min(images.len()))?;
+    if let Some(path) = &args.labels {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+        classifier
+            .set_labels(text.lines().map(str::to_string).collect())
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    }
+    let results = classifier.classify(&images, args.top)?;
+    if args.json {
+        let json: Vec<_> = names
+            .iter()
+            .zip(&results)
+            .map(|(p, top)| serde_json::json!({"image": p.display().to_string(), "top": top}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        for (path, top) in names.iter().zip(&results) {
             println!("{}", path.display());
             let width = top
                 .iter()
-                .map(|&i| label(i).chars().count())
+                .map(|p| p.label.chars().count())
                 .max()
                 .unwrap_or(5);
-            for (rank, &i) in top.iter().enumerate() {
+            for (rank, p) in top.iter().enumerate() {
                 println!(
-                    "  {}. {:<width$}  {:>6.2}%  (class {i})",
+                    "  {}. {:<width$}  {:>6.2}%  (class {})",
                     rank + 1,
-                    label(i),
-                    probs[i] * 100.0
+                    p.label,
+                    p.probability * 100.0,
+                    p.index
                 );
             }
         }
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&json)?);
     }
     if !failures.is_empty() {
         bail!(
             "{} of {} images could not be read",
             failures.len(),
-            failures.len() + good.len()
+            failures.len() + names.len()
         );
     }
     Ok(())

@@ -49,16 +49,18 @@ pub fn npy(path: &std::path::Path) -> Tensor {
     read_npy(&bytes, &path.display().to_string()).unwrap()
 }
 
-/// Reads one array of an .npz archive.
+/// Reads one array of an .npz archive (a zip of .npy files).
 pub fn npz(path: &std::path::Path, name: &str) -> Tensor {
+    use std::io::Read;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut archive =
-        npyz::npz::NpzArchive::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let arr = archive
-        .by_name(name)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{} has no array '{name}'", path.display()));
-    let shape: Vec<usize> = arr.shape().iter().map(|&d| d as usize).collect();
-    Tensor::new(shape, arr.into_vec::<f32>().unwrap()).unwrap()
+        zip::ZipArchive::new(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut entry = archive
+        .by_name(&format!("{name}.npy"))
+        .unwrap_or_else(|e| panic!("{} has no array '{name}': {e}", path.display()));
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    read_npy(&bytes, &format!("{}:{name}", path.display())).unwrap()
 }
 
 /// Checks |got - want| <= atol + rtol * |want| everywhere; returns the max abs error, or the
