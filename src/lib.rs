@@ -17,6 +17,7 @@ pub mod gpu;
 pub mod graph;
 pub mod model;
 pub mod ops;
+pub mod portability;
 pub mod preprocess;
 pub mod reference;
 pub mod session;

@@ -5,6 +5,7 @@ mod bench;
 mod classify;
 mod eval;
 mod info;
+mod portability;
 mod run;
 
 use anyhow::Result;
@@ -69,6 +70,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Time the forward pass
     Bench(bench::BenchArgs),
+    /// Does each adapter compute ResNet right, and how fast?
+    Portability(portability::PortabilityArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -80,6 +83,7 @@ pub fn main() -> Result<()> {
         Command::Classify(a) => classify::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Portability(a) => portability::run(a),
     }
 }
 

@@ -182,6 +182,17 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    /// Test-only fault injection: a text substitution applied to one kernel's source, so the
+    /// portability suite can prove it catches a wrong kernel.
+    fault: Mutex<Option<ShaderFault>>,
+}
+
+/// A deliberate bug planted in one kernel (see [`GpuContext::inject_fault`]).
+#[derive(Clone, Debug)]
+pub struct ShaderFault {
+    pub kernel: Kernel,
+    pub find: String,
+    pub replace: String,
 }
 
 impl GpuContext {
@@ -205,7 +216,8 @@ impl GpuContext {
         let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
         let features = adapter.features() & optional;
         let limits = if webgpu_default_limits {
-            wgpu::Limits::default().using_resolution(wgpu::Limits::downlevel_defaults())
+            // The WebGPU specification's defaults, never more than the adapter has.
+            wgpu::Limits::defaults().or_worse_values_from(&adapter.limits())
         } else {
             adapter.limits()
         };
@@ -227,6 +239,7 @@ impl GpuContext {
             limits,
             features,
             pipelines: Mutex::new(HashMap::new()),
+            fault: Mutex::new(None),
         }))
     }
 
@@ -236,6 +249,32 @@ impl GpuContext {
             "{} ({:?}, {:?}, {})",
             self.info.name, self.info.backend, self.info.device_type, self.info.driver_info
         )
+    }
+
+    /// Plants a bug in one kernel for testing the conformance suite: every pipeline of `kernel`
+    /// built afterwards uses its source with `find` replaced by `replace`. Fails if `find` does
+    /// not occur (so a rewritten shader cannot silently disable the fault).
+    pub fn inject_fault(&self, fault: ShaderFault) -> Result<()> {
+        if !fault.kernel.source().contains(&fault.find) {
+            bail!(
+                "fault injection: '{}' does not occur in {}.wgsl",
+                fault.find,
+                fault.kernel.name()
+            );
+        }
+        self.pipelines
+            .lock()
+            .expect("pipeline cache poisoned")
+            .remove(&fault.kernel);
+        *self.fault.lock().expect("fault lock poisoned") = Some(fault);
+        Ok(())
+    }
+
+    fn source_of(&self, kernel: Kernel) -> String {
+        match &*self.fault.lock().expect("fault lock poisoned") {
+            Some(f) if f.kernel == kernel => kernel.source().replacen(&f.find, &f.replace, 1),
+            _ => kernel.source().to_string(),
+        }
     }
 
     /// The pipeline of `kernel`, built on first use and shared afterwards.
@@ -248,7 +287,7 @@ impl GpuContext {
                     .device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {
                         label: Some(kernel.name()),
-                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                        source: wgpu::ShaderSource::Wgsl(self.source_of(kernel).into()),
                     });
                 Arc::new(
                     self.device

@@ -1,0 +1,106 @@
+//! `resnet-wgpu portability [--json FILE] [--markdown FILE] [--backend ...] [--quick]`
+
+use super::write_atomic;
+use anyhow::{Result, bail};
+use clap::Args;
+use resnet_wgpu::gpu::{Kernel, ShaderFault, enumerate, parse_backends};
+use resnet_wgpu::portability::{SuiteOptions, check_adapter, report};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct PortabilityArgs {
+    /// Write the full report as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the report as Markdown
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// auto, vulkan, gl, metal or dx12
+    #[arg(long, default_value = "auto")]
+    backend: String,
+    /// Only adapters whose name contains this
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Smaller networks and tensors (for CI)
+    #[arg(long)]
+    quick: bool,
+    /// Skip the second pass that requests only WebGPU's default limits
+    #[arg(long)]
+    no_default_limits: bool,
+    /// Reference fixtures folder (default: ../shared/fixtures if it exists)
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+    /// Test only: plant a bug in the max-pool kernel, to show the suite catches it
+    #[arg(long, hide = true)]
+    inject_fault: bool,
+}
+
+pub fn run(args: PortabilityArgs) -> Result<()> {
+    let backends = parse_backends(Some(&args.backend))?;
+    let mut adapters = pollster::block_on(enumerate(backends));
+    if let Some(w) = &args.adapter {
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&w.to_lowercase()));
+    }
+    if adapters.is_empty() {
+        bail!(
+            "no GPU adapter found on backends {backends:?}; on Debian install e.g. mesa-vulkan-drivers"
+        );
+    }
+    let fixtures = args
+        .fixtures
+        .clone()
+        .or_else(|| Some(PathBuf::from("../shared/fixtures")).filter(|p| p.exists()));
+    let opts = SuiteOptions {
+        quick: args.quick,
+        fixtures,
+    };
+    let fault = args.inject_fault.then(|| ShaderFault {
+        kernel: Kernel::MaxPool,
+        find: "output[i] = m;".into(),
+        replace: "output[i] = m + 0.001;".into(),
+    });
+    let mut reports = Vec::new();
+    for adapter in &adapters {
+        let modes: &[bool] = if args.no_default_limits {
+            &[false]
+        } else {
+            &[false, true]
+        };
+        for &default_limits in modes {
+            let info = adapter.get_info();
+            eprintln!(
+                "checking {} ({:?}){}",
+                info.name,
+                info.backend,
+                if default_limits {
+                    " with WebGPU default limits"
+                } else {
+                    ""
+                }
+            );
+            reports.push(pollster::block_on(check_adapter(
+                adapter,
+                default_limits,
+                &opts,
+                fault.clone(),
+            )));
+        }
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    if let Some(p) = &args.json {
+        let json = serde_json::json!({"version": version, "adapters": reports});
+        write_atomic(p, serde_json::to_string_pretty(&json)?.as_bytes())?;
+    }
+    if let Some(p) = &args.markdown {
+        write_atomic(p, report::markdown(&reports, version).as_bytes())?;
+    }
+    print!("{}", report::text_summary(&reports));
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} adapter runs failed the conformance suite",
+            reports.len()
+        );
+    }
+    Ok(())
+}

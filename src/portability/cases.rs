@@ -1,0 +1,263 @@
+//! What the conformance suite runs: single-kernel graphs over a shape sweep with edge cases, and
+//! whole networks with deterministic weights.
+
+use crate::ArchSpec;
+use crate::graph::params::SyntheticParams;
+use crate::graph::{BatchNorm, Conv, Graph, Linear, MaxPool};
+use crate::tensor::{SplitMix64, Tensor};
+use anyhow::Result;
+
+/// One graph to run on the GPU and on the CPU reference.
+pub struct Case {
+    pub name: String,
+    pub graph: Graph,
+    pub batch: usize,
+    /// Kernel checks run unoptimized (each kernel as written); networks run as users run them.
+    pub optimize: bool,
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+const KERNEL_TOL: (f64, f64) = (1e-4, 5e-4);
+const NETWORK_TOL: (f64, f64) = (1e-3, 1e-3);
+
+fn kernel_case(name: String, graph: Graph, batch: usize) -> Case {
+    Case {
+        name,
+        graph,
+        batch,
+        optimize: false,
+        atol: KERNEL_TOL.0,
+        rtol: KERNEL_TOL.1,
+    }
+}
+
+fn conv(
+    rng: &mut SplitMix64,
+    ic: usize,
+    oc: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: bool,
+    relu: bool,
+) -> Conv {
+    let fan_in = (ic * k * k) as f32;
+    Conv {
+        weight: Tensor::new(
+            vec![oc, ic, k, k],
+            rng.normal_vec(oc * ic * k * k, 1.0 / fan_in.sqrt()),
+        )
+        .expect("shape matches"),
+        bias: bias.then(|| rng.normal_vec(oc, 0.5)),
+        stride: [stride, stride],
+        pad: [pad; 4],
+        relu,
+    }
+}
+
+/// Single-kernel cases. `quick` keeps the sweep but drops the largest shapes.
+pub fn kernel_cases(quick: bool, max_binding: u64) -> Result<Vec<Case>> {
+    let mut rng = SplitMix64(2024);
+    let mut cases = Vec::new();
+    // (in_c, out_c, h, w, kernel, stride, pad, batch)
+    let mut convs = vec![
+        (3, 8, 9, 7, 3, 1, 1, 1),
+        (5, 6, 11, 13, 3, 2, 1, 3),
+        (17, 9, 5, 5, 1, 1, 0, 1),
+        (8, 12, 7, 9, 1, 2, 0, 3),
+        (4, 4, 1, 1, 3, 1, 1, 1),
+        (33, 65, 10, 10, 3, 1, 1, 3),
+        (3, 16, 33, 33, 7, 2, 3, 1),
+    ];
+    if !quick {
+        convs.extend([
+            (512, 2048, 1, 1, 1, 1, 0, 3),
+            (3, 64, 224, 224, 7, 2, 3, 1),
+            (256, 256, 14, 14, 3, 1, 1, 1),
+        ]);
+    }
+    for &(ic, oc, h, w, k, s, p, batch) in &convs {
+        for (bias, relu, residual) in [(false, false, false), (true, true, true)] {
+            let mut g = Graph::new([ic, h, w]);
+            let source = residual
+                .then(|| {
+                    g.conv(
+                        "residual_source",
+                        0,
+                        conv(&mut rng, ic, oc, k, s, p, true, false),
+                    )
+                })
+                .transpose()?;
+            let y = g.conv("conv", 0, conv(&mut rng, ic, oc, k, s, p, bias, relu))?;
+            g.nodes[y].inputs.extend(source);
+            let name = format!(
+                "conv {ic}->{oc} {h}x{w} k{k} s{s} p{p} bias={bias} relu={relu} residual={residual} n={batch}"
+            );
+            cases.push(kernel_case(name, g, batch));
+        }
+    }
+    for &(c, h, w, k, s, p, batch) in &[
+        (3, 9, 9, 3, 2, 1, 1),
+        (5, 8, 7, 2, 2, 0, 3),
+        (4, 13, 11, 3, 2, 1, 3),
+        (2, 1, 1, 1, 1, 0, 1),
+        (64, 112, 112, 3, 2, 1, 1),
+    ] {
+        let mut g = Graph::new([c, h, w]);
+        g.max_pool(
+            "max_pool",
+            0,
+            MaxPool {
+                kernel: [k, k],
+                stride: [s, s],
+                pad: [p; 4],
+            },
+        )?;
+        cases.push(kernel_case(
+            format!("max_pool {c}x{h}x{w} k{k} s{s} p{p} n={batch}"),
+            g,
+            batch,
+        ));
+    }
+    for &(c, h, w, batch) in &[(5, 7, 7, 3), (3, 1, 1, 1), (2048, 7, 7, 3)] {
+        let mut g = Graph::new([c, h, w]);
+        g.global_avg_pool("global_avg_pool", 0);
+        cases.push(kernel_case(
+            format!("global_avg_pool {c}x{h}x{w} n={batch}"),
+            g,
+            batch,
+        ));
+    }
+    for &(ic, oc, h, w, s, batch) in &[
+        (16, 32, 9, 9, 2, 3),
+        (3, 7, 6, 5, 2, 1),
+        (5, 11, 1, 1, 2, 3),
+    ] {
+        let mut g = Graph::new([ic, h, w]);
+        g.shortcut_a("shortcut_a", 0, s, oc)?;
+        cases.push(kernel_case(
+            format!("shortcut_a {ic}->{oc} {h}x{w} s{s} n={batch}"),
+            g,
+            batch,
+        ));
+    }
+    for &(c, h, w, batch) in &[(3, 5, 7, 3), (1, 1, 1, 1), (65, 1, 1, 3)] {
+        let mut g = Graph::new([c, h, w]);
+        let r = g.relu("relu", 0);
+        let copy = g.shortcut_a("copy", 0, 1, c)?;
+        g.add("add", r, copy, true)?;
+        cases.push(kernel_case(
+            format!("relu + add {c}x{h}x{w} n={batch}"),
+            g,
+            batch,
+        ));
+    }
+    for &(c, h, w, batch) in &[(3, 5, 7, 3), (18, 6, 6, 1)] {
+        let bn = BatchNorm {
+            gamma: (0..c).map(|_| 0.5 + rng.uniform()).collect(),
+            beta: rng.normal_vec(c, 0.1),
+            mean: rng.normal_vec(c, 0.1),
+            var: (0..c).map(|_| 0.5 + rng.uniform()).collect(),
+            eps: 1e-5,
+            relu: true,
+        };
+        let mut g = Graph::new([c, h, w]);
+        g.batch_norm("batchnorm", 0, bn)?;
+        cases.push(kernel_case(
+            format!("batchnorm {c}x{h}x{w} n={batch}"),
+            g,
+            batch,
+        ));
+    }
+    for &(inp, out, batch) in &[(17, 5, 3), (2048, 1000, 1)] {
+        let mut g = Graph::new([inp, 1, 1]);
+        let weight = Tensor::new(
+            vec![out, inp],
+            rng.normal_vec(out * inp, 1.0 / (inp as f32).sqrt()),
+        )?;
+        g.linear(
+            "linear",
+            0,
+            Linear {
+                weight,
+                bias: Some(rng.normal_vec(out, 0.1)),
+            },
+        )?;
+        cases.push(kernel_case(
+            format!("linear {inp}->{out} n={batch}"),
+            g,
+            batch,
+        ));
+    }
+    for &(len, batch) in &[(10, 3), (1000, 1)] {
+        let mut g = Graph::new([len, 1, 1]);
+        g.softmax("softmax", 0);
+        cases.push(kernel_case(format!("softmax {len} n={batch}"), g, batch));
+    }
+    // The largest activation one storage binding allows (capped to keep the suite quick).
+    let cap: u64 = if quick { 16 << 20 } else { 256 << 20 };
+    let floats = (max_binding.min(cap) / 4) as usize;
+    let planes = floats / (64 * 64);
+    let mut g = Graph::new([planes, 64, 64]);
+    g.relu("relu", 0);
+    cases.push(kernel_case(
+        format!(
+            "relu over the largest binding ({} MB)",
+            planes * 64 * 64 * 4 >> 20
+        ),
+        g,
+        1,
+    ));
+    Ok(cases)
+}
+
+/// Whole networks with deterministic weights, compared with the CPU reference.
+pub fn network_cases(quick: bool) -> Result<Vec<Case>> {
+    let size = |full: usize| if quick { 64 } else { full };
+    let mut cases = Vec::new();
+    for (arch, hw, batch) in [
+        ("resnet20", 32, 2),
+        ("resnet18", size(224), 1),
+        ("resnet50", size(224), 1),
+    ] {
+        let spec = ArchSpec::parse(arch)?;
+        let graph = spec.build(
+            &mut SyntheticParams::new(42, spec.default_classes()),
+            [3, hw, hw],
+        )?;
+        cases.push(Case {
+            name: format!("{arch} {hw}x{hw} n={batch} (synthetic weights)"),
+            graph,
+            batch,
+            optimize: true,
+            atol: NETWORK_TOL.0,
+            rtol: NETWORK_TOL.1,
+        });
+    }
+    Ok(cases)
+}
+
+/// A batch too large for one binding under the adapter's limits: the session must split it.
+pub fn split_case(max_binding: u64) -> Case {
+    // Per image 64x112x112 floats (ResNet's stem output, 3.2 MB): enough images to exceed one
+    // binding by half.
+    let per_image = 64 * 112 * 112 * 4u64;
+    let batch = (max_binding / per_image) as usize * 3 / 2 + 1;
+    let mut g = Graph::new([64, 112, 112]);
+    g.max_pool(
+        "max_pool",
+        0,
+        MaxPool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            pad: [1; 4],
+        },
+    )
+    .expect("valid pool");
+    kernel_case(
+        format!("max_pool over a batch of {batch} split to fit one binding"),
+        g,
+        batch,
+    )
+}

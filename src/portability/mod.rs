@@ -1,0 +1,276 @@
+//! The GPU portability suite: does an adapter compute our kernels and whole ResNets correctly,
+//! how far from the CPU reference, and how fast. Runs natively per adapter (`resnet-wgpu
+//! portability`) and in the browser on its WebGPU adapter.
+
+pub mod cases;
+pub mod compare;
+pub mod report;
+
+use crate::gpu::GpuContext;
+use crate::model;
+use crate::reference::run_graph;
+use crate::session::{Session, SessionOptions};
+use crate::tensor::SplitMix64;
+use cases::Case;
+use compare::{Errors, compare};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use web_time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Status {
+    Pass,
+    Fail,
+    /// The check does not apply to this adapter or engine (said why in `detail`).
+    NotApplicable,
+}
+
+/// One row of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub category: String,
+    pub name: String,
+    pub status: Status,
+    pub errors: Option<Errors>,
+    pub tolerance: String,
+    /// Median GPU time of a run (upload, dispatches, read-back), milliseconds.
+    pub time_ms: Option<f64>,
+    pub detail: Option<String>,
+}
+
+/// Everything measured on one adapter (or one adapter under one set of limits).
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub limits: String,
+    /// Set when the adapter could not even open a device.
+    pub init_error: Option<String>,
+    pub checks: Vec<Check>,
+}
+
+impl AdapterReport {
+    pub fn passed(&self) -> bool {
+        self.init_error.is_none() && self.checks.iter().all(|c| c.status != Status::Fail)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SuiteOptions {
+    /// Smaller networks and tensors, for CI.
+    pub quick: bool,
+    /// Where the reference fixtures live (../shared/fixtures), if anywhere.
+    pub fixtures: Option<PathBuf>,
+}
+
+/// Runs a case on the GPU (median of `runs` timed runs) and on the CPU reference.
+async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usize) -> Check {
+    let [c, h, w] = case.graph.input_shape();
+    let input = SplitMix64(7).normal_vec(case.batch * c * h * w, 1.0);
+    let tolerance = format!("atol {:.0e} + rtol {:.0e}", case.atol, case.rtol);
+    let gpu = async {
+        let session = Session::new(
+            ctx.clone(),
+            &case.graph,
+            &SessionOptions {
+                batch: case.batch,
+                optimize: case.optimize,
+                ..Default::default()
+            },
+        )?;
+        let mut times = Vec::new();
+        let mut out = Vec::new();
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            out = session.run_async(&input).await?.logits;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        anyhow::Ok((out, times[times.len() / 2], session.batch))
+    };
+    match gpu.await {
+        Ok((got, ms, chunk)) => {
+            let want = run_graph(&case.graph, &input, case.batch).swap_remove(case.graph.output);
+            let errors = compare(&got, &want, case.atol, case.rtol);
+            let detail = (chunk < case.batch).then(|| format!("ran in chunks of {chunk}"));
+            Check {
+                category: category.into(),
+                name: case.name.clone(),
+                status: if errors.violations == 0 {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                errors: Some(errors),
+                tolerance,
+                time_ms: Some(ms),
+                detail: if errors.violations > 0 {
+                    Some(format!("{} values out of tolerance", errors.violations))
+                } else {
+                    detail
+                },
+            }
+        }
+        Err(e) => Check {
+            category: category.into(),
+            name: case.name.clone(),
+            status: Status::Fail,
+            errors: None,
+            tolerance,
+            time_ms: None,
+            detail: Some(format!("{e:#}")),
+        },
+    }
+}
+
+/// Checks a reference fixture (safetensors + input + ONNX Runtime logits) if it is there.
+#[cfg(not(target_arch = "wasm32"))]
+async fn run_fixture(ctx: &Arc<GpuContext>, dir: &std::path::Path, name: &str) -> Check {
+    use crate::model::npy::read_npy;
+    let result = async {
+        let m = model::load_file(&dir.join(format!("{name}/{name}.safetensors")), None)?;
+        let read = |suffix: &str| -> anyhow::Result<crate::Tensor> {
+            let p = dir.join(format!("{name}/{name}.{suffix}.npy"));
+            read_npy(&std::fs::read(&p)?, &p.display().to_string())
+        };
+        let input = read("input")?;
+        let want = read("logits_ort")?;
+        let graph = m.graph_for([input.shape[1], input.shape[2], input.shape[3]])?;
+        let session = Session::new(
+            ctx.clone(),
+            &graph,
+            &SessionOptions {
+                batch: input.shape[0],
+                ..Default::default()
+            },
+        )?;
+        let t = Instant::now();
+        let got = session.run_async(&input.data).await?.logits;
+        anyhow::Ok((
+            compare(&got, &want.data, 1e-3, 0.0),
+            t.elapsed().as_secs_f64() * 1e3,
+        ))
+    };
+    let (status, errors, time_ms, detail) = match result.await {
+        Ok((e, ms)) => (
+            if e.violations == 0 {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            Some(e),
+            Some(ms),
+            None,
+        ),
+        Err(e) => (Status::Fail, None, None, Some(format!("{e:#}"))),
+    };
+    Check {
+        category: "fixture".into(),
+        name: format!("{name} vs ONNX Runtime logits"),
+        status,
+        errors,
+        tolerance: "atol 1e-3".into(),
+        time_ms,
+        detail,
+    }
+}
+
+/// The whole suite on one adapter context.
+pub async fn run_suite(ctx: &Arc<GpuContext>, opts: &SuiteOptions) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let max_binding = ctx.max_binding();
+    match cases::kernel_cases(opts.quick, max_binding) {
+        Ok(list) => {
+            for case in &list {
+                checks.push(run_case(ctx, case, "kernel", 3).await);
+            }
+        }
+        Err(e) => checks.push(error_check("kernel", "building the kernel cases", e)),
+    }
+    checks.push(run_case(ctx, &cases::split_case(max_binding), "limits", 1).await);
+    match cases::network_cases(opts.quick) {
+        Ok(list) => {
+            for case in &list {
+                checks.push(run_case(ctx, case, "network", 1).await);
+            }
+        }
+        Err(e) => checks.push(error_check("network", "building the networks", e)),
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(dir) = &opts.fixtures {
+        for name in ["resnet20", "resnet18"] {
+            if dir.join(name).exists() {
+                checks.push(run_fixture(ctx, dir, name).await);
+            }
+        }
+    }
+    checks.push(Check {
+        category: "f16".into(),
+        name: "kernels and networks in f16".into(),
+        status: Status::NotApplicable,
+        errors: None,
+        tolerance: "-".into(),
+        time_ms: None,
+        detail: Some(if ctx.features.contains(wgpu::Features::SHADER_F16) {
+            "adapter has SHADER_F16, but the engine has no f16 path yet".into()
+        } else {
+            "adapter lacks SHADER_F16".into()
+        }),
+    });
+    checks
+}
+
+fn error_check(category: &str, name: &str, e: anyhow::Error) -> Check {
+    Check {
+        category: category.into(),
+        name: name.into(),
+        status: Status::Fail,
+        errors: None,
+        tolerance: "-".into(),
+        time_ms: None,
+        detail: Some(format!("{e:#}")),
+    }
+}
+
+/// Opens `adapter` (with its own limits, or WebGPU's defaults) and runs the suite.
+pub async fn check_adapter(
+    adapter: &wgpu::Adapter,
+    webgpu_default_limits: bool,
+    opts: &SuiteOptions,
+    fault: Option<crate::gpu::ShaderFault>,
+) -> AdapterReport {
+    let info = adapter.get_info();
+    let mut report = AdapterReport {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        device_type: format!("{:?}", info.device_type),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
+        limits: if webgpu_default_limits {
+            "WebGPU default".into()
+        } else {
+            "adapter".into()
+        },
+        init_error: None,
+        checks: Vec::new(),
+    };
+    let ctx = match GpuContext::from_adapter(adapter, webgpu_default_limits).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            report.init_error = Some(format!("{e:#}"));
+            return report;
+        }
+    };
+    if let Some(f) = fault
+        && let Err(e) = ctx.inject_fault(f)
+    {
+        report.init_error = Some(format!("{e:#}"));
+        return report;
+    }
+    report.checks = run_suite(&ctx, opts).await;
+    report
+}
