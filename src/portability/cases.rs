@@ -32,6 +32,7 @@ fn kernel_case(name: String, graph: Graph, batch: usize) -> Case {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv(
     rng: &mut SplitMix64,
     ic: usize,
@@ -204,7 +205,7 @@ pub fn kernel_cases(quick: bool, max_binding: u64) -> Result<Vec<Case>> {
     cases.push(kernel_case(
         format!(
             "relu over the largest binding ({} MB)",
-            planes * 64 * 64 * 4 >> 20
+            (planes * 64 * 64 * 4) >> 20
         ),
         g,
         1,
