@@ -6,7 +6,10 @@
 mod fold;
 mod import;
 mod node;
+mod ops;
+mod order;
 pub mod proto;
+mod shortcut;
 mod tensor;
 
 pub use prost::Message;
