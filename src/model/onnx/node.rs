@@ -108,10 +108,9 @@ impl<'a> NodeRef<'a> {
     }
 
     pub fn string(&self, name: &str) -> Result<Option<String>> {
-        Ok(match self.typed(name, AttributeType::String)? {
-            Some(a) => Some(String::from_utf8_lossy(a.s.as_deref().unwrap_or_default()).into()),
-            None => None,
-        })
+        Ok(self
+            .typed(name, AttributeType::String)?
+            .map(|a| String::from_utf8_lossy(a.s.as_deref().unwrap_or_default()).into()))
     }
 
     pub fn tensor(&self, name: &str) -> Result<Option<&'a TensorProto>> {

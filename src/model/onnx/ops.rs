@@ -90,43 +90,7 @@ impl Importer<'_> {
         let name = n.ir_name();
         let out = match n.op() {
             "Conv" => self.conv(n, ins)?,
-            "BatchNormalization" => {
-                n.check_attrs(&[
-                    "epsilon",
-                    "momentum",
-                    "spatial",
-                    "training_mode",
-                    "is_test",
-                    "consumed_inputs",
-                ])?;
-                ensure!(
-                    n.int("spatial", 1)? == 1,
-                    "spatial=0 (per-element statistics) is not supported"
-                );
-                ensure!(
-                    n.int("training_mode", 0)? == 0,
-                    "training_mode=1 is not supported (inference only)"
-                );
-                let a = self.materialize(&act(ins, 0)?, &name)?;
-                let channels = self.g.shape(a.id)[0];
-                ensure!(
-                    a.dims.first() == Some(&channels),
-                    "batch norm over per-image dims {:?} is not supported",
-                    a.dims
-                );
-                let vec =
-                    |i: usize, what: &str| -> Result<Vec<f32>> { cst(ins, i, what)?.to_f32s() };
-                let bn = graph::BatchNorm {
-                    gamma: vec(1, "scale")?,
-                    beta: vec(2, "bias")?,
-                    mean: vec(3, "mean")?,
-                    var: vec(4, "var")?,
-                    eps: n.float("epsilon", 1e-5)?,
-                    relu: false,
-                };
-                let id = self.g.batch_norm(&name, a.id, bn)?;
-                self.made(n, id, a.dims)
-            }
+            "BatchNormalization" => self.batch_norm(n, ins)?,
             "Relu" => {
                 n.check_attrs(&[])?;
                 let a = self.materialize(&act(ins, 0)?, &name)?;
@@ -354,6 +318,45 @@ impl Importer<'_> {
                 show_shape(target)
             )
         })
+    }
+
+    /// Inference batch norm; the graph passes fold it into a preceding conv where they can.
+    fn batch_norm(&mut self, n: &NodeRef, ins: &[Option<Val>]) -> Result<Val> {
+        let name = n.ir_name();
+        n.check_attrs(&[
+            "epsilon",
+            "momentum",
+            "spatial",
+            "training_mode",
+            "is_test",
+            "consumed_inputs",
+        ])?;
+        ensure!(
+            n.int("spatial", 1)? == 1,
+            "spatial=0 (per-element statistics) is not supported"
+        );
+        ensure!(
+            n.int("training_mode", 0)? == 0,
+            "training_mode=1 is not supported (inference only)"
+        );
+        let a = self.materialize(&act(ins, 0)?, &name)?;
+        let channels = self.g.shape(a.id)[0];
+        ensure!(
+            a.dims.first() == Some(&channels),
+            "batch norm over per-image dims {:?} is not supported",
+            a.dims
+        );
+        let param = |i: usize, what: &str| -> Result<Vec<f32>> { cst(ins, i, what)?.to_f32s() };
+        let bn = graph::BatchNorm {
+            gamma: param(1, "scale")?,
+            beta: param(2, "bias")?,
+            mean: param(3, "mean")?,
+            var: param(4, "var")?,
+            eps: n.float("epsilon", 1e-5)?,
+            relu: false,
+        };
+        let id = self.g.batch_norm(&name, a.id, bn)?;
+        Ok(self.made(n, id, a.dims))
     }
 
     fn conv(&mut self, n: &NodeRef, ins: &[Option<Val>]) -> Result<Val> {
