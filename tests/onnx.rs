@@ -522,6 +522,12 @@ fn external_data_is_read_beside_the_model_file() {
     let model = model::load_file(&path, None).unwrap_or_else(|e| panic!("{e:#}"));
     check_model(&model, &net.g, 2);
 
+    // From memory, as the web demo would give them.
+    let files = [("weights.bin".to_string(), net.onnx.external.clone())];
+    let external = resnet_wgpu::model::onnx::ExternalFiles(files.into_iter().collect());
+    let model = resnet_wgpu::model::onnx::load(&bytes, "model.onnx", &external).unwrap();
+    check_model(&model, &net.g, 1);
+
     // From bytes alone the external file cannot be found: a clear error.
     let e = format!(
         "{:#}",
@@ -586,6 +592,9 @@ fn truncated_and_garbage_files_are_refused() {
         load_err(&good[..cut]);
     }
     load_err(b"");
+    // Content sniffing: an ONNX file without the extension still loads as ONNX.
+    let m = model::load_bytes(&good, "model.bin", None).unwrap();
+    assert_eq!(m.input_shape(), [3, 32, 32]);
     load_err(b"definitely not a protobuf \xff\xff\xff\xff\xff");
     let mut rng = SplitMix64(3);
     let noise: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();

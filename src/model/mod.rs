@@ -113,7 +113,7 @@ pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
     let bytes =
         std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
     let name = path.display().to_string();
-    if is_onnx(&name) {
+    if is_onnx_file(&name, &bytes) {
         warn_arch_ignored(&name, arch);
         let dir = path
             .parent()
@@ -128,15 +128,21 @@ pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
 /// whose tensors live in external files cannot be loaded this way (use [`load_file`] or
 /// [`onnx::load`] with an [`onnx::ExternalData`]).
 pub fn load_bytes(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
-    if is_onnx(name) {
+    if is_onnx_file(name, bytes) {
         warn_arch_ignored(name, arch);
         return onnx::load(bytes, name, &onnx::NoExternalData);
     }
     safetensors::load(bytes, name, arch)
 }
 
-fn is_onnx(name: &str) -> bool {
-    name.to_ascii_lowercase().ends_with(".onnx")
+/// ONNX by its extension, or by its content when the name has none of ours: a safetensors file
+/// has its JSON header ('{') at byte 8, an ONNX file starts with field 1 (ir_version, 0x08).
+fn is_onnx_file(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".onnx")
+        || (!lower.ends_with(".safetensors")
+            && bytes.first() == Some(&0x08)
+            && bytes.get(8) != Some(&b'{'))
 }
 
 fn warn_arch_ignored(name: &str, arch: Option<&str>) {

@@ -1,7 +1,8 @@
 //! ONNX models: the protobuf is decoded with `prost` (types generated from the vendored
 //! onnx.proto), constant subgraphs are folded, and the activation ops become our graph for the
 //! input's fixed per-image shape. Everything here works on bytes, so it also runs in the browser;
-//! only [`ExternalDir`] touches the file system.
+//! only [`ExternalDir`] touches the file system ([`ExternalFiles`] serves external data from
+//! memory).
 
 mod fold;
 mod import;
@@ -15,7 +16,7 @@ mod tensor;
 pub use prost::Message;
 #[cfg(not(target_arch = "wasm32"))]
 pub use tensor::ExternalDir;
-pub use tensor::{ExternalData, NoExternalData};
+pub use tensor::{ExternalData, ExternalFiles, NoExternalData};
 
 use super::{Model, Network};
 use anyhow::{Result, anyhow};

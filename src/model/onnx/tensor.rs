@@ -151,6 +151,28 @@ impl ExternalData for NoExternalData {
     }
 }
 
+/// External data files held in memory by location (for example files a web page was given).
+pub struct ExternalFiles(pub std::collections::HashMap<String, Vec<u8>>);
+
+impl ExternalData for ExternalFiles {
+    fn read(&self, location: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let data = self
+            .0
+            .get(location)
+            .ok_or_else(|| anyhow!("the external data file '{location}' was not given"))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start.checked_add(len).filter(|&e| e <= data.len());
+        let end = end.ok_or_else(|| {
+            anyhow!(
+                "external data file '{location}' holds {} bytes, but the tensor needs {len} bytes \
+                 at offset {offset}",
+                data.len()
+            )
+        })?;
+        Ok(data[start..end].to_vec())
+    }
+}
+
 /// External data files in a folder (the model file's).
 #[cfg(not(target_arch = "wasm32"))]
 pub struct ExternalDir(pub std::path::PathBuf);
