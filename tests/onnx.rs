@@ -349,7 +349,7 @@ fn opset9_attribute_forms_option_a_with_gather_and_pad_attributes() {
 }
 
 #[test]
-fn option_a_slice_steps_and_pad_inputs_at_opsets_11_and_18() {
+fn option_a_slice_steps_and_pad_forms_at_opsets_10_to_21() {
     for opset in [10, 11, 13, 18, 21] {
         let (bytes, g) = option_a_net(
             opset,
