@@ -48,10 +48,10 @@ impl GpuArgs {
 /// Which network: a model file, or an architecture with synthetic weights where allowed.
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Model file (.safetensors)
+    /// Model file (.safetensors, or .onnx which needs no --arch)
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Architecture (resnet18/34/50/101/152, resnet20/32/44/56/110/1202, plain-N; suffixes -v1, -a/-b/-c)
+    /// Architecture (resnet18/34/50/101/152, resnet20/32/44/56/110/1202, plain-N; suffixes -v1, -a/-b/-c); not for ONNX files
     #[arg(long)]
     pub arch: Option<String>,
 }

@@ -256,6 +256,8 @@ impl Graph {
         self.push(name, Op::GlobalAvgPool, vec![x], [c, 1, 1])
     }
 
+    /// Option-A shortcut with the paper's (and PyTorch's) channel padding: half the new
+    /// channels before, the rest after.
     pub fn shortcut_a(
         &mut self,
         name: &str,
@@ -263,12 +265,32 @@ impl Graph {
         stride: usize,
         out_channels: usize,
     ) -> Result<ValueId> {
+        let c = self.shape(x)[0];
+        self.shortcut_a_padded(
+            name,
+            x,
+            stride,
+            out_channels.saturating_sub(c) / 2,
+            out_channels,
+        )
+    }
+
+    /// Option-A shortcut with `pad_before` zero channels first and the rest (up to
+    /// `out_channels`) after, as an imported Slice + Pad may ask for.
+    pub fn shortcut_a_padded(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        stride: usize,
+        pad_before: usize,
+        out_channels: usize,
+    ) -> Result<ValueId> {
         let [c, h, w] = self.shape(x);
         ensure!(
-            stride > 0 && out_channels >= c,
-            "{name}: option-A shortcut cannot go from {c} to {out_channels} channels"
+            stride > 0 && out_channels >= c + pad_before,
+            "{name}: option-A shortcut cannot go from {c} to {out_channels} channels with \
+             {pad_before} before"
         );
-        let pad_before = (out_channels - c) / 2;
         let shape = [out_channels, h.div_ceil(stride), w.div_ceil(stride)];
         Ok(self.push(name, Op::ShortcutA { stride, pad_before }, vec![x], shape))
     }

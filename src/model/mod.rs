@@ -2,6 +2,7 @@
 
 pub mod default;
 pub mod npy;
+pub mod onnx;
 pub mod safetensors;
 
 use crate::graph::Graph;
@@ -104,19 +105,48 @@ impl Model {
     }
 }
 
-/// Loads a model file, choosing the format by its extension. `arch` overrides the file's own.
+/// Loads a model file, choosing the format by its extension. `arch` overrides the file's own
+/// (safetensors only: an ONNX file describes its own graph). ONNX external data files are read
+/// from the model file's folder.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
     let bytes =
         std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-    load_bytes(&bytes, &path.display().to_string(), arch)
+    let name = path.display().to_string();
+    if is_onnx_file(&name, &bytes) {
+        warn_arch_ignored(&name, arch);
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        return onnx::load(&bytes, &name, &onnx::ExternalDir(dir.to_path_buf()));
+    }
+    safetensors::load(&bytes, &name, arch)
 }
 
-/// Loads a model from bytes; `name` is used in messages and to pick the format.
+/// Loads a model from bytes; `name` is used in messages and to pick the format. An ONNX model
+/// whose tensors live in external files cannot be loaded this way (use [`load_file`] or
+/// [`onnx::load`] with an [`onnx::ExternalData`]).
 pub fn load_bytes(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".onnx") {
-        bail!("{name}: ONNX models are not supported yet");
+    if is_onnx_file(name, bytes) {
+        warn_arch_ignored(name, arch);
+        return onnx::load(bytes, name, &onnx::NoExternalData);
     }
     safetensors::load(bytes, name, arch)
+}
+
+/// ONNX by its extension, or by its content when the name has none of ours: a safetensors file
+/// has its JSON header ('{') at byte 8, an ONNX file starts with field 1 (ir_version, 0x08).
+fn is_onnx_file(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".onnx")
+        || (!lower.ends_with(".safetensors")
+            && bytes.first() == Some(&0x08)
+            && bytes.get(8) != Some(&b'{'))
+}
+
+fn warn_arch_ignored(name: &str, arch: Option<&str>) {
+    if let Some(a) = arch {
+        log::warn!("{name}: an ONNX model describes its own graph; --arch {a} is ignored");
+    }
 }
