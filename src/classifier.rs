@@ -31,7 +31,16 @@ impl Classifier {
     /// Plans `model` on `ctx` for up to `batch` images per forward pass. Class names come from the
     /// model's metadata, ImageNet's for 1000-class models, else "class N".
     pub fn new(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
-        let preprocess = Preprocess::for_model(model);
+        Self::with_preprocess(ctx, model, batch, Preprocess::for_model(model))
+    }
+
+    /// Like [`Classifier::new`] with explicit preprocessing (for files that do not describe it).
+    pub fn with_preprocess(
+        ctx: Arc<GpuContext>,
+        model: &Model,
+        batch: usize,
+        preprocess: Preprocess,
+    ) -> Result<Self> {
         let graph = model.graph_for(preprocess.output_shape())?;
         let classes = graph.output_shape()[0];
         let labels = match model.class_names() {

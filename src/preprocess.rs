@@ -7,6 +7,9 @@ use image::{DynamicImage, imageops::FilterType};
 /// ImageNet statistics (torchvision).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// CIFAR-10 statistics (the usual ones of the paper's CIFAR experiments' reimplementations).
+pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 
 /// How one image becomes one (3, H, W) input.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +40,38 @@ impl Preprocess {
         }
     }
 
+    /// A named recipe, for models whose file does not say (e.g. ONNX exports):
+    /// `imagenet`, `cifar` (32x32 RGB, CIFAR-10 statistics) or `fashion-mnist` (28x28 gray padded
+    /// to 32x32, the default model's statistics).
+    pub fn named(name: &str) -> Result<Self> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "imagenet" => Self::imagenet(),
+            "cifar" | "cifar10" | "cifar-10" => Self {
+                gray: false,
+                resize_shorter: None,
+                size: [32, 32],
+                pad: 0,
+                mean: CIFAR10_MEAN,
+                std: CIFAR10_STD,
+            },
+            "fashion-mnist" | "fmnist" | "mnist" => Self::fashion_mnist([0.2860; 3], [0.3530; 3]),
+            other => anyhow::bail!(
+                "unknown preprocessing '{other}' (expected imagenet, cifar or fashion-mnist)"
+            ),
+        })
+    }
+
+    fn fashion_mnist(mean: [f32; 3], std: [f32; 3]) -> Self {
+        Self {
+            gray: true,
+            resize_shorter: None,
+            size: [28, 28],
+            pad: 2,
+            mean,
+            std,
+        }
+    }
+
     /// What a model's metadata asks for; ImageNet nets default to ImageNet preprocessing and
     /// CIFAR nets to a plain resize to 32x32 with the metadata's (or CIFAR-10's) mean/std.
     pub fn for_model(model: &Model) -> Self {
@@ -62,14 +97,7 @@ impl Preprocess {
             .map(|s| s.to_ascii_lowercase())
             .unwrap_or_default();
         if md.get("dataset").is_some_and(|d| d.contains("mnist")) || input.contains("gray") {
-            return Self {
-                gray: true,
-                resize_shorter: None,
-                size: [28, 28],
-                pad: 2,
-                mean: triple("mean", [0.2860; 3]),
-                std: triple("std", [0.3530; 3]),
-            };
+            return Self::fashion_mnist(triple("mean", [0.2860; 3]), triple("std", [0.3530; 3]));
         }
         let [_, h, w] = model.input_shape();
         if model.arch().is_some_and(|a| a.imagenet) || h >= 64 {
@@ -87,8 +115,8 @@ impl Preprocess {
             resize_shorter: None,
             size: [h as u32, w as u32],
             pad: 0,
-            mean: triple("mean", [0.4914, 0.4822, 0.4465]),
-            std: triple("std", [0.2470, 0.2435, 0.2616]),
+            mean: triple("mean", CIFAR10_MEAN),
+            std: triple("std", CIFAR10_STD),
         }
     }
 

@@ -5,7 +5,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
-use resnet_wgpu::preprocess::load_image;
+use resnet_wgpu::preprocess::{Preprocess, load_image};
 use resnet_wgpu::{Classifier, model};
 use std::path::PathBuf;
 
@@ -22,6 +22,9 @@ pub struct ClassifyArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
+    /// Preprocessing when the model file does not describe it: imagenet, cifar or fashion-mnist
+    #[arg(long)]
+    preprocess: Option<String>,
     /// Images per forward pass
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -79,7 +82,11 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         bail!("none of the {} images could be read", failures.len());
     }
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
-    let mut classifier = Classifier::new(ctx, &model, args.batch.min(images.len()))?;
+    let batch = args.batch.min(images.len());
+    let mut classifier = match &args.preprocess {
+        Some(name) => Classifier::with_preprocess(ctx, &model, batch, Preprocess::named(name)?)?,
+        None => Classifier::new(ctx, &model, batch)?,
+    };
     if let Some(path) = &args.labels {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
