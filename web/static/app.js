@@ -4,7 +4,7 @@
 const DEFAULT_MODEL = { url: "models/resnet20_fmnist.safetensors", name: "resnet20_fmnist.safetensors" };
 // One Fashion-MNIST test image per class (assets/samples/ and web/samples/).
 const SAMPLES = [
-  ["tshirt.png", "T-shirt/top"],
+  ["tshirt.png", "T-shirt/top", "T-shirt"],
   ["trouser.png", "Trouser"],
   ["pullover.png", "Pullover"],
   ["dress.png", "Dress"],
@@ -99,7 +99,10 @@ function showUnsupported(reason) {
     "(on by default on Windows since Firefox 141). Pages must be served over https or localhost.";
   ui.unsupported.append(title, how);
   setStatus(reason, { error: true });
-  for (const el of [ui.imageInput, ui.modelInput]) el.disabled = true;
+  ui.modelName.textContent = "not loaded";
+  for (const el of [ui.imageInput, ui.modelInput, ...ui.samples.querySelectorAll("button")]) el.disabled = true;
+  document.querySelector('label[for="model-input"]').setAttribute("aria-disabled", "true");
+  ui.drop.setAttribute("aria-disabled", "true");
 }
 
 // ---- the model ----------------------------------------------------------------------------------
@@ -180,6 +183,8 @@ async function classify(source, name) {
     const result = await call("classify", { source, name, k: 5 });
     lastResult = { name, ...result };
     showResults(result);
+    // On a phone the bars sit below the image: bring them into view.
+    if (matchMedia("(max-width: 700px)").matches) ui.results.scrollIntoView({ behavior: "smooth", block: "nearest" });
     const top = result.predictions[0];
     setStatus(`${name}: ${top.label} (${(top.probability * 100).toFixed(1)}%) in ${ms(result.forward_ms)}.`);
     return result;
@@ -202,7 +207,7 @@ function openFile(file) {
 
 // ---- wiring -------------------------------------------------------------------------------------
 
-for (const [file, label] of SAMPLES) {
+for (const [file, label, caption = label] of SAMPLES) {
   const b = document.createElement("button");
   b.type = "button";
   b.className = "sample";
@@ -212,9 +217,9 @@ for (const [file, label] of SAMPLES) {
   const img = document.createElement("img");
   img.src = `samples/${file}`;
   img.alt = label;
-  const caption = document.createElement("span");
-  caption.textContent = label;
-  b.append(img, caption);
+  const text = document.createElement("span");
+  text.textContent = caption;
+  b.append(img, text);
   b.addEventListener("click", () => {
     showPreview(b.dataset.src, label);
     classify(b.dataset.src, file).catch(() => {});
