@@ -30,12 +30,29 @@ pub struct Classifier {
 impl Classifier {
     /// Plans `model` on `ctx` for up to `batch` images per forward pass. Class names come from the
     /// model's metadata, ImageNet's for 1000-class models, else "class N".
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
-        Self::with_preprocess(ctx, model, batch, Preprocess::for_model(model))
+        pollster::block_on(Self::new_async(ctx, model, batch))
+    }
+
+    /// [`Classifier::new`] for the browser (awaits the GPU's verdict on the pipelines).
+    pub async fn new_async(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
+        Self::with_preprocess_async(ctx, model, batch, Preprocess::for_model(model)).await
     }
 
     /// Like [`Classifier::new`] with explicit preprocessing (for files that do not describe it).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn with_preprocess(
+        ctx: Arc<GpuContext>,
+        model: &Model,
+        batch: usize,
+        preprocess: Preprocess,
+    ) -> Result<Self> {
+        pollster::block_on(Self::with_preprocess_async(ctx, model, batch, preprocess))
+    }
+
+    /// [`Classifier::with_preprocess`] for the browser.
+    pub async fn with_preprocess_async(
         ctx: Arc<GpuContext>,
         model: &Model,
         batch: usize,
@@ -48,14 +65,11 @@ impl Classifier {
             _ if classes == 1000 => imagenet_classes(),
             _ => (0..classes).map(|i| format!("class {i}")).collect(),
         };
-        let session = Session::new(
-            ctx,
-            &graph,
-            &SessionOptions {
-                batch: batch.max(1),
-                ..Default::default()
-            },
-        )?;
+        let options = SessionOptions {
+            batch: batch.max(1),
+            ..Default::default()
+        };
+        let session = Session::new_async(ctx, &graph, &options).await?;
         Ok(Self {
             session,
             preprocess,

@@ -67,7 +67,31 @@ pub struct Session {
 
 impl Session {
     /// Plans `graph` on `ctx`. Fails with a clear message if a layer cannot fit the adapter.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
+        let (session, scope) = Self::plan(ctx, graph, opts)?;
+        check_scope(pollster::block_on(scope.pop()))?;
+        Ok(session)
+    }
+
+    /// [`Session::new`] for the browser, where the GPU's verdict on the pipelines is a promise.
+    pub async fn new_async(
+        ctx: Arc<GpuContext>,
+        graph: &Graph,
+        opts: &SessionOptions,
+    ) -> Result<Self> {
+        let (session, scope) = Self::plan(ctx, graph, opts)?;
+        check_scope(scope.pop().await)?;
+        Ok(session)
+    }
+
+    /// Makes every buffer, pipeline and bind group, inside a validation error scope that the
+    /// caller pops.
+    fn plan(
+        ctx: Arc<GpuContext>,
+        graph: &Graph,
+        opts: &SessionOptions,
+    ) -> Result<(Self, wgpu::ErrorScopeGuard)> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
         graph.validate()?;
         let graph = if opts.optimize {
@@ -119,9 +143,6 @@ impl Session {
                 ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
             );
         }
-        if let Some(e) = pop_error_scope(errors) {
-            bail!("the GPU rejected the network's pipelines: {e}");
-        }
         let mut offset = 0u64;
         let readbacks: Vec<Readback> = std::iter::once(("output".to_string(), graph.output))
             .chain(tap_values)
@@ -144,7 +165,7 @@ impl Session {
             mapped_at_creation: false,
         });
         let weight_bytes = dispatches.iter().map(|d| d.weight_bytes).sum();
-        Ok(Self {
+        let session = Self {
             input_slot: plan.slot_of[0],
             activation_bytes: plan.total_bytes(),
             weight_bytes,
@@ -155,7 +176,8 @@ impl Session {
             slots,
             readbacks,
             staging,
-        })
+        };
+        Ok((session, errors))
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -270,7 +292,8 @@ fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
     let largest = graph
         .nodes
         .iter()
-        .map(|n| (n.shape[0] * n.shape[1] * n.shape[2] * 4) as u64)
+        // u64: on wasm32 `usize` is 32 bits and a huge input must be refused, not wrap around.
+        .map(|n| n.shape.iter().map(|&d| d as u64).product::<u64>() * 4)
         .max()
         .unwrap_or(4);
     let limit = ctx.max_binding();
@@ -300,6 +323,9 @@ pub async fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<
     ctx.device
         .poll(wgpu::PollType::wait_indefinitely())
         .map_err(|e| anyhow!("GPU error while waiting for results: {e}"))?;
+    // The browser resolves the mapping on its own event loop.
+    #[cfg(target_arch = "wasm32")]
+    let _ = ctx;
     rx.await
         .map_err(|_| anyhow!("the device was lost before results came back"))?
         .map_err(|e| anyhow!("cannot read results back: {e}"))?;
@@ -311,13 +337,10 @@ pub async fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<
     Ok(data)
 }
 
-/// Pops an error scope. Natively wgpu-core resolves it at once; in the browser the answer is a
-/// promise we cannot block on, so errors there reach the device's uncaptured-error handler instead.
-fn pop_error_scope(scope: wgpu::ErrorScopeGuard) -> Option<wgpu::Error> {
-    if cfg!(target_arch = "wasm32") {
-        drop(scope);
-        None
-    } else {
-        pollster::block_on(scope.pop())
+/// Turns a popped validation scope into an error.
+fn check_scope(error: Option<wgpu::Error>) -> Result<()> {
+    match error {
+        Some(e) => bail!("the GPU rejected the network's pipelines: {e}"),
+        None => Ok(()),
     }
 }

@@ -46,7 +46,7 @@ pub fn checked_numel(shape: &[usize]) -> Result<usize> {
     let mut n: usize = 1;
     for &d in shape {
         n = match n.checked_mul(d) {
-            Some(v) if v <= (1usize << 34) => v,
+            Some(v) if v as u64 <= 1u64 << 34 => v,
             _ => bail!("shape {shape:?} has too many elements"),
         };
     }

@@ -164,7 +164,11 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     }
     adapters.sort_by_key(|a| preference(&a.get_info()));
     adapters.into_iter().next().ok_or_else(|| {
-        if all.is_empty() {
+        if all.is_empty() && cfg!(target_arch = "wasm32") {
+            anyhow!(
+                "the browser offers no WebGPU adapter (WebGPU disabled, or no usable GPU); enable WebGPU (Chrome: chrome://flags/#enable-unsafe-webgpu, Firefox: dom.webgpu.enabled) or try another browser"
+            )
+        } else if all.is_empty() {
             anyhow!(
                 "no GPU adapter found on backends {backends:?}; on Debian install a driver, e.g. `apt-get install mesa-vulkan-drivers` (software Vulkan)"
             )
@@ -208,6 +212,8 @@ impl GpuContext {
         pollster::block_on(Self::new(opts))
     }
 
+    // In the browser wgpu's handles are neither Send nor Sync; the Arc is only shared on one thread.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn from_adapter(
         adapter: &wgpu::Adapter,
         webgpu_default_limits: bool,
