@@ -6,6 +6,8 @@ use crate::gpu::GpuContext;
 use crate::graph::fuse::optimize;
 use crate::graph::memory::plan_memory;
 use crate::graph::{Graph, ValueId};
+use crate::ops::conv::ConvPolicy;
+use crate::ops::layout::{blocked_len, from_blocked, to_blocked};
 use crate::ops::{self, Dispatch, Io};
 use anyhow::{Result, anyhow, bail, ensure};
 use std::collections::BTreeMap;
@@ -19,6 +21,8 @@ pub struct SessionOptions {
     pub taps: Vec<String>,
     /// Fold batch norm and fuse epilogues (on by default; off to test the unfused kernels).
     pub optimize: bool,
+    /// Which convolution kernels to use (the tuned ones by default).
+    pub conv: ConvPolicy,
 }
 
 impl Default for SessionOptions {
@@ -27,6 +31,7 @@ impl Default for SessionOptions {
             batch: 1,
             taps: Vec::new(),
             optimize: true,
+            conv: ConvPolicy::Auto,
         }
     }
 }
@@ -42,7 +47,9 @@ pub struct Outputs {
 struct Readback {
     name: String,
     slot: usize,
-    /// f32 values per image.
+    /// Per-image shape (NCHW on the host side).
+    shape: [usize; 3],
+    /// f32 values per image on the GPU (channel-blocked).
     per_image: usize,
     /// Offset in the staging buffer, bytes.
     offset: u64,
@@ -116,7 +123,8 @@ impl Session {
                 batch,
             };
             dispatches.push(
-                ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
+                ops::prepare(&ctx, node, &io, opts.conv)
+                    .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
             );
         }
         if let Some(e) = pop_error_scope(errors) {
@@ -126,14 +134,15 @@ impl Session {
         let readbacks: Vec<Readback> = std::iter::once(("output".to_string(), graph.output))
             .chain(tap_values)
             .map(|(name, v)| {
-                let [c, h, w] = graph.shape(v);
+                let shape = graph.shape(v);
                 let r = Readback {
                     name,
                     slot: plan.slot_of[v],
-                    per_image: c * h * w,
+                    shape,
+                    per_image: blocked_len(shape),
                     offset,
                 };
-                offset += (batch * c * h * w * 4) as u64;
+                offset += (batch * r.per_image * 4) as u64;
                 r
             })
             .collect();
@@ -200,7 +209,8 @@ impl Session {
             chunk.resize(self.batch * per_image, 0.0);
             let results = self.run_batch(&chunk).await?;
             for (r, data) in self.readbacks.iter().zip(results) {
-                let keep = &data[..count * r.per_image];
+                let [c, h, w] = r.shape;
+                let keep = &data[..count * c * h * w];
                 if r.name == "output" {
                     out.logits.extend_from_slice(keep);
                 } else {
@@ -239,11 +249,15 @@ impl Session {
         }
     }
 
-    /// Uploads one full batch of input (without running).
+    /// Uploads one full batch of NCHW input (without running), converting it to the GPU's
+    /// channel-blocked layout.
     pub fn upload(&self, input: &[f32]) {
-        self.ctx
-            .queue
-            .write_buffer(&self.slots[self.input_slot], 0, bytemuck::cast_slice(input));
+        let blocked = to_blocked(input, self.batch, self.input_shape());
+        self.ctx.queue.write_buffer(
+            &self.slots[self.input_slot],
+            0,
+            bytemuck::cast_slice(&blocked),
+        );
     }
 
     async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
@@ -260,7 +274,10 @@ impl Session {
         Ok(self
             .readbacks
             .iter()
-            .map(|r| floats[r.offset as usize / 4..][..self.batch * r.per_image].to_vec())
+            .map(|r| {
+                let data = &floats[r.offset as usize / 4..][..self.batch * r.per_image];
+                from_blocked(data, self.batch, r.shape)
+            })
             .collect())
     }
 }
@@ -270,7 +287,7 @@ fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
     let largest = graph
         .nodes
         .iter()
-        .map(|n| (n.shape[0] * n.shape[1] * n.shape[2] * 4) as u64)
+        .map(|n| (blocked_len(n.shape) * 4) as u64)
         .max()
         .unwrap_or(4);
     let limit = ctx.max_binding();

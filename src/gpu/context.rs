@@ -202,7 +202,10 @@ impl GpuContext {
         webgpu_default_limits: bool,
     ) -> Result<Arc<Self>> {
         let info = adapter.get_info();
-        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
+        let optional = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP;
         let features = adapter.features() & optional;
         let limits = if webgpu_default_limits {
             wgpu::Limits::default().using_resolution(wgpu::Limits::downlevel_defaults())
@@ -244,16 +247,17 @@ impl GpuContext {
         cache
             .entry(kernel)
             .or_insert_with(|| {
+                let name = kernel.name();
                 let module = self
                     .device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(kernel.name()),
-                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                        label: Some(&name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source()),
                     });
                 Arc::new(
                     self.device
                         .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                            label: Some(kernel.name()),
+                            label: Some(&name),
                             layout: None,
                             module: &module,
                             entry_point: Some("main"),
@@ -265,8 +269,25 @@ impl GpuContext {
             .clone()
     }
 
+    /// Whether the adapter runs compute in subgroups of exactly 8 lanes (lavapipe on AVX), which the
+    /// tuned convolutions exploit to share weights between lanes.
+    pub fn subgroup8(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+            && self.info.subgroup_min_size == 8
+            && self.info.subgroup_max_size == 8
+    }
+
+    /// Whether per-dispatch timestamps can be written inside a compute pass (for profiles).
+    pub fn can_profile(&self) -> bool {
+        self.features.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+        )
+    }
+
     /// Largest storage buffer one binding may cover.
     pub fn max_binding(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 }

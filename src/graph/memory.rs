@@ -30,10 +30,8 @@ pub fn plan_memory(g: &Graph, batch: usize, pinned: &[ValueId]) -> MemoryPlan {
     for &v in pinned {
         last_use[v] = usize::MAX;
     }
-    let bytes = |v: ValueId| {
-        let [c, h, w] = g.shape(v);
-        (batch * c * h * w * 4) as u64
-    };
+    // Activations are channel-blocked on the GPU (channels rounded up to 4).
+    let bytes = |v: ValueId| (batch * crate::ops::layout::blocked_len(g.shape(v)) * 4) as u64;
     let mut slot_of = vec![usize::MAX; n];
     let mut slot_bytes: Vec<u64> = Vec::new();
     let mut free: Vec<usize> = Vec::new();

@@ -1,9 +1,11 @@
 //! Host side of each kernel family: packs weights, fills the shader's params struct, and turns one
 //! graph node into one GPU dispatch. Shapes travel in uniforms, so one pipeline serves every layer.
+//! Every kernel reads and writes activations in the channel-blocked layout of [`layout`].
 
 pub mod batchnorm;
 pub mod conv;
 pub mod elementwise;
+pub mod layout;
 pub mod linear;
 pub mod pool;
 pub mod residual;
@@ -39,9 +41,14 @@ pub struct Io<'a> {
 }
 
 /// Builds the dispatch for one node of an optimized graph.
-pub fn prepare(ctx: &GpuContext, node: &Node, io: &Io) -> Result<Dispatch> {
+pub fn prepare(
+    ctx: &GpuContext,
+    node: &Node,
+    io: &Io,
+    conv_policy: conv::ConvPolicy,
+) -> Result<Dispatch> {
     match &node.op {
-        Op::Conv(c) => conv::prepare(ctx, &node.name, c, node.shape, io),
+        Op::Conv(c) => conv::prepare(ctx, &node.name, c, node.shape, io, conv_policy),
         Op::BatchNorm(bn) => batchnorm::prepare(ctx, &node.name, bn, node.shape, io),
         Op::Relu => elementwise::prepare_relu(ctx, &node.name, node.shape, io),
         Op::MaxPool(p) => pool::prepare_max(ctx, &node.name, p, node.shape, io),
@@ -129,7 +136,8 @@ pub fn u32_of(v: usize, what: &str) -> Result<u32> {
         .map_err(|_| anyhow::anyhow!("{what} = {v} does not fit the kernels' 32-bit indices"))
 }
 
-/// Elements of a batch of activations of per-image shape `s`, checked against 32-bit indexing.
+/// Floats of a batch of activations of per-image shape `s` (channel-blocked, so channels rounded
+/// up to 4), checked against 32-bit indexing.
 pub fn batch_len(batch: usize, s: Shape) -> Result<u32> {
-    u32_of(batch * s[0] * s[1] * s[2], "activation length")
+    u32_of(batch * layout::blocked_len(s), "activation length")
 }
