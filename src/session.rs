@@ -230,21 +230,37 @@ impl Session {
         pollster::block_on(self.run_async(input))
     }
 
-    /// Records the whole network for one full batch into one encoder and one submit.
+    /// Records the whole network for one full batch into one encoder and one submit. With a
+    /// query set, dispatch i writes timestamps 2i and 2i + 1 around itself (the set needs
+    /// 2 x [`Session::dispatch_count`] queries).
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
+        self.encode_range(encoder, timestamps.map(|q| (q, 0)));
+    }
+
+    /// [`Session::encode`], where timestamps number from dispatch `first` (earlier dispatches
+    /// write none): profiles of networks longer than one query set.
+    fn encode_range(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        timestamps: Option<(&wgpu::QuerySet, usize)>,
+    ) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("forward"),
             timestamp_writes: None,
         });
+        let per_set = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
         for (i, d) in self.dispatches.iter().enumerate() {
-            if let Some(q) = timestamps {
-                pass.write_timestamp(q, 2 * i as u32);
+            let query = timestamps
+                .filter(|&(_, first)| i >= first && i < first + per_set)
+                .map(|(q, first)| (q, 2 * (i - first) as u32));
+            if let Some((q, k)) = query {
+                pass.write_timestamp(q, k);
             }
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
             pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-            if let Some(q) = timestamps {
-                pass.write_timestamp(q, 2 * i as u32 + 1);
+            if let Some((q, k)) = query {
+                pass.write_timestamp(q, k + 1);
             }
         }
     }
@@ -258,6 +274,73 @@ impl Session {
             0,
             bytemuck::cast_slice(&blocked),
         );
+    }
+
+    /// GPU time of every dispatch, in seconds (the median over `iters` runs of one full batch of
+    /// `input`), from timestamps written around each dispatch. Needs TIMESTAMP_QUERY and
+    /// TIMESTAMP_QUERY_INSIDE_PASSES.
+    pub async fn profile_async(&self, input: &[f32], iters: usize) -> Result<Vec<f64>> {
+        ensure!(
+            self.ctx.can_profile(),
+            "adapter '{}' cannot write timestamps inside compute passes",
+            self.ctx.info.name
+        );
+        let dev = &self.ctx.device;
+        let per_image: usize = self.input_shape().iter().product();
+        let mut batch_input = input[..input.len().min(self.batch * per_image)].to_vec();
+        batch_input.resize(self.batch * per_image, 0.0);
+        self.upload(&batch_input);
+        let mut times = vec![Vec::with_capacity(iters); self.dispatches.len()];
+        let period = self.ctx.queue.get_timestamp_period() as f64 * 1e-9;
+        // At most QUERY_SET_MAX_QUERIES timestamps per set: profile long networks in pieces.
+        let per_set = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
+        for start in (0..self.dispatches.len()).step_by(per_set) {
+            let end = (start + per_set).min(self.dispatches.len());
+            let count = 2 * (end - start) as u32;
+            let queries = dev.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let bytes = count as u64 * 8;
+            let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile resolve"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile read-back"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            for _ in 0..iters.max(1) {
+                let mut encoder = dev.create_command_encoder(&Default::default());
+                self.encode_range(&mut encoder, Some((&queries, start)));
+                encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
+                encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
+                self.ctx.queue.submit([encoder.finish()]);
+                let raw = read_buffer(&self.ctx, &staging).await?;
+                let ticks: &[u64] = bytemuck::cast_slice(&raw);
+                for (i, pair) in ticks.chunks(2).enumerate() {
+                    times[start + i].push(pair[1].saturating_sub(pair[0]) as f64 * period);
+                }
+            }
+        }
+        Ok(times
+            .into_iter()
+            .map(|mut t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect())
+    }
+
+    /// Blocking [`Session::profile_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile(&self, input: &[f32], iters: usize) -> Result<Vec<f64>> {
+        pollster::block_on(self.profile_async(input, iters))
     }
 
     async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {

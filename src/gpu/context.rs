@@ -174,6 +174,15 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     })
 }
 
+/// A clock where there is one (not in the browser's wasm).
+fn now() -> Option<std::time::Instant> {
+    if cfg!(target_arch = "wasm32") {
+        None
+    } else {
+        Some(std::time::Instant::now())
+    }
+}
+
 /// An open device plus the pipelines built on it so far.
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -182,6 +191,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    /// Time spent building pipelines so far.
+    pipeline_time: Mutex<std::time::Duration>,
 }
 
 impl GpuContext {
@@ -230,6 +241,7 @@ impl GpuContext {
             limits,
             features,
             pipelines: Mutex::new(HashMap::new()),
+            pipeline_time: Mutex::new(std::time::Duration::ZERO),
         }))
     }
 
@@ -247,6 +259,7 @@ impl GpuContext {
         cache
             .entry(kernel)
             .or_insert_with(|| {
+                let start = now();
                 let name = kernel.name();
                 let module = self
                     .device
@@ -254,7 +267,7 @@ impl GpuContext {
                         label: Some(&name),
                         source: wgpu::ShaderSource::Wgsl(kernel.source()),
                     });
-                Arc::new(
+                let pipeline =
                     self.device
                         .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                             label: Some(&name),
@@ -263,10 +276,25 @@ impl GpuContext {
                             entry_point: Some("main"),
                             compilation_options: Default::default(),
                             cache: None,
-                        }),
-                )
+                        });
+                if let Some(start) = start {
+                    *self.pipeline_time.lock().expect("timer poisoned") += start.elapsed();
+                }
+                Arc::new(pipeline)
             })
             .clone()
+    }
+
+    /// Pipelines built so far, and the time spent building them (shader translation and the
+    /// driver's pipeline creation; some drivers, lavapipe among them, compile to machine code
+    /// only at the first dispatch).
+    pub fn pipeline_stats(&self) -> (usize, std::time::Duration) {
+        let count = self
+            .pipelines
+            .lock()
+            .expect("pipeline cache poisoned")
+            .len();
+        (count, *self.pipeline_time.lock().expect("timer poisoned"))
     }
 
     /// Whether the adapter runs compute in subgroups of exactly 8 lanes (lavapipe on AVX), which the

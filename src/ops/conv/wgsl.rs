@@ -213,9 +213,25 @@ pub fn source(t: ConvTile) -> String {
         line!("    }}");
         line!("    }}");
     }
+    if t.subgroup8 {
+        line!(
+            "    // The tile's {q} bias vec4s: loaded once by the first lanes, broadcast to all."
+        );
+        line!(
+            "    let bias_lane = bias[tmi * {q}u + min(lane, {}u)];",
+            q - 1
+        );
+    }
     for qq in 0..q {
+        if t.subgroup8 {
+            line!("    let bias{qq} = subgroupBroadcast(bias_lane, {qq}u);");
+        } else {
+            line!("    let bias{qq} = bias[tmi * {q}u + {qq}u];");
+        }
         for i in 0..px {
-            line!("    store(live && g{i} < p.pixels, n{i}, q{i}, tmi * {q}u + {qq}u, a{qq}_{i});");
+            line!(
+                "    store(live && g{i} < p.pixels, n{i}, q{i}, tmi * {q}u + {qq}u, a{qq}_{i} + bias{qq});"
+            );
         }
     }
     line!("}}");
@@ -259,13 +275,13 @@ const RELU: u32 = 4u;
 ";
 
 const STORE_WGSL: &str = "
-// Epilogue for one output vec4 (4 channels of one pixel): + bias, + residual, then ReLU.
+// Epilogue for one output vec4 (4 channels of one pixel, bias added): + residual, then ReLU.
 fn store(ok: bool, n: u32, pixel: u32, oc4: u32, acc: vec4<f32>) {
     if (!ok || oc4 >= p.out_c4) {
         return;
     }
     let index = (n * p.out_c4 + oc4) * p.out_hw + pixel;
-    var v = acc + bias[oc4];
+    var v = acc;
     if ((p.flags & HAS_RESIDUAL) != 0u) {
         v += residual[index];
     }
