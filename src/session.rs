@@ -5,6 +5,7 @@
 use crate::gpu::GpuContext;
 use crate::graph::fuse::optimize;
 use crate::graph::memory::plan_memory;
+use crate::graph::space_to_depth::{SpaceToDepth, fold_stem};
 use crate::graph::{Graph, ValueId};
 use crate::ops::conv::ConvPolicy;
 use crate::ops::layout::{blocked_len, from_blocked, to_blocked};
@@ -70,6 +71,8 @@ pub struct Session {
     pub activation_bytes: u64,
     /// Bytes of weights on the GPU.
     pub weight_bytes: u64,
+    /// The stem's space-to-depth fold, applied to the input on upload.
+    stem_fold: Option<SpaceToDepth>,
 }
 
 impl Session {
@@ -77,11 +80,18 @@ impl Session {
     pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
         graph.validate()?;
-        let graph = if opts.optimize {
+        let mut graph = if opts.optimize {
             optimize(graph)
         } else {
             graph.clone()
         };
+        let mut stem_fold = None;
+        if opts.optimize && opts.conv != ConvPolicy::Reference {
+            if let Some((folded, s2d)) = fold_stem(&graph) {
+                graph = folded;
+                stem_fold = Some(s2d);
+            }
+        }
         let batch = fit_batch(&ctx, &graph, opts.batch)?;
         let mut pinned: Vec<ValueId> = vec![graph.output];
         let mut tap_values = Vec::new();
@@ -164,6 +174,7 @@ impl Session {
             slots,
             readbacks,
             staging,
+            stem_fold,
         })
     }
 
@@ -173,7 +184,8 @@ impl Session {
 
     /// Per-image input shape (C, H, W).
     pub fn input_shape(&self) -> [usize; 3] {
-        self.graph.input_shape()
+        self.stem_fold
+            .map_or(self.graph.input_shape(), |s| s.original)
     }
 
     /// Values per image in the output.
@@ -268,7 +280,10 @@ impl Session {
     /// Uploads one full batch of NCHW input (without running), converting it to the GPU's
     /// channel-blocked layout.
     pub fn upload(&self, input: &[f32]) {
-        let blocked = to_blocked(input, self.batch, self.input_shape());
+        let blocked = match &self.stem_fold {
+            Some(s2d) => to_blocked(&s2d.apply(input, self.batch), self.batch, s2d.folded),
+            None => to_blocked(input, self.batch, self.input_shape()),
+        };
         self.ctx.queue.write_buffer(
             &self.slots[self.input_slot],
             0,

@@ -419,3 +419,37 @@ fn softmax_matches_reference() {
     );
     assert!((got[0] - got[3]).abs() < 1e-6 && got[0] > 0.4);
 }
+
+#[test]
+fn folded_stem_matches_reference() {
+    // With optimization on, a stride-2 conv on the input runs as a stride-1 conv on a
+    // space-to-depth input (graph/space_to_depth.rs); every tuned kernel must agree.
+    let mut rng = SplitMix64(11);
+    for (i, &(c, oc, h, w, k, pad)) in [
+        (3, 16, 23, 21, 7, 3),
+        (1, 8, 12, 9, 3, 1),
+        (4, 20, 14, 14, 7, 3),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut g = Graph::new([c, h, w]);
+        let y = g
+            .conv(
+                "stem",
+                0,
+                conv_op(&mut rng, c, oc, [k, k], 2, [pad; 4], true, false),
+            )
+            .unwrap();
+        g.relu("stem_relu", y);
+        let batch = 1 + 2 * (i % 2);
+        let input = random(&mut rng, batch * c * h * w);
+        let want = run_graph(&g, &input, batch).swap_remove(g.output);
+        for policy in conv_policies() {
+            let got = run_gpu_with(&g, &input, batch, true, policy);
+            if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
+                panic!("stem {c}->{oc} {h}x{w} k{k} p{pad} batch {batch} with {policy:?}: {e}");
+            }
+        }
+    }
+}

@@ -82,9 +82,9 @@ pub fn auto_tile(ctx: &GpuContext, conv: &Conv, pixels: usize) -> ConvTile {
     // Measured on lavapipe (8 lanes, AVX-512, 2 cores): 16 channels x 4 pixels keeps the
     // accumulators near the register file and reuses each loaded pixel 16 times; 8 channels only
     // where a layer has that few. Fewer pixels per lane (even on 7x7 layers, where tiles of 32
-    // pixels waste a quarter) cost more in weight broadcasts than they save.
+    // pixels waste a quarter) cost more in weight broadcasts than they save: 2 only for tiny maps.
     let tm = if oc <= 8 { 8 } else { 16 };
-    let px = if pixels < 64 { 2 } else { 4 };
+    let px = if pixels < 16 { 2 } else { 4 };
     ConvTile {
         tm,
         px,
