@@ -86,11 +86,12 @@ impl Session {
             graph.clone()
         };
         let mut stem_fold = None;
-        if opts.optimize && opts.conv != ConvPolicy::Reference {
-            if let Some((folded, s2d)) = fold_stem(&graph) {
-                graph = folded;
-                stem_fold = Some(s2d);
-            }
+        if opts.optimize
+            && opts.conv != ConvPolicy::Reference
+            && let Some((folded, s2d)) = fold_stem(&graph)
+        {
+            graph = folded;
+            stem_fold = Some(s2d);
         }
         let batch = fit_batch(&ctx, &graph, opts.batch)?;
         let mut pinned: Vec<ValueId> = vec![graph.output];
