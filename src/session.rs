@@ -67,7 +67,7 @@ pub struct Session {
     input_slot: usize,
     readbacks: Vec<Readback>,
     staging: wgpu::Buffer,
-    /// Bytes of activation buffers (the liveness plan's total).
+    /// Bytes of activation buffers (the liveness plan's total, temporaries included).
     pub activation_bytes: u64,
     /// Bytes of weights on the GPU.
     pub weight_bytes: u64,
@@ -104,7 +104,22 @@ impl Session {
             pinned.push(v);
             tap_values.push((name.clone(), v));
         }
-        let plan = plan_memory(&graph, batch, &pinned);
+        // Temporaries of multi-step kernels (Winograd) take part in the liveness plan.
+        let temps: Vec<Vec<u64>> = graph
+            .nodes
+            .iter()
+            .map(|node| {
+                let in_shapes: Vec<_> = node.inputs.iter().map(|&v| graph.shape(v)).collect();
+                if matches!(node.op, crate::graph::Op::Input) {
+                    return Vec::new();
+                }
+                ops::scratch_floats(&ctx, node, &in_shapes, batch, opts.conv)
+                    .into_iter()
+                    .map(|f| f as u64 * 4)
+                    .collect()
+            })
+            .collect();
+        let plan = plan_memory(&graph, batch, &pinned, &temps);
         let slots: Vec<wgpu::Buffer> = plan
             .slot_bytes
             .iter()
@@ -132,8 +147,9 @@ impl Session {
                 in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
                 output: &slots[plan.slot_of[i]],
                 batch,
+                scratch: plan.temp_slots[i].iter().map(|&t| &slots[t]).collect(),
             };
-            dispatches.push(
+            dispatches.extend(
                 ops::prepare(&ctx, node, &io, opts.conv)
                     .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
             );

@@ -9,6 +9,8 @@ use std::borrow::Cow;
 pub enum Kernel {
     ConvReference,
     ConvFast(ConvTile),
+    WinogradInput,
+    WinogradOutput,
     BatchNorm,
     Relu,
     MaxPool,
@@ -21,8 +23,10 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel that is a file in shaders/.
-    pub const FILES: [Kernel; 9] = [
+    pub const FILES: [Kernel; 11] = [
         Kernel::ConvReference,
+        Kernel::WinogradInput,
+        Kernel::WinogradOutput,
         Kernel::BatchNorm,
         Kernel::Relu,
         Kernel::MaxPool,
@@ -38,6 +42,8 @@ impl Kernel {
         Cow::Borrowed(match self {
             Kernel::ConvReference => "conv_reference",
             Kernel::ConvFast(t) => return Cow::Owned(t.name()),
+            Kernel::WinogradInput => "winograd_input",
+            Kernel::WinogradOutput => "winograd_output",
             Kernel::BatchNorm => "batchnorm",
             Kernel::Relu => "relu",
             Kernel::MaxPool => "max_pool",
@@ -53,8 +59,11 @@ impl Kernel {
     pub fn family(self) -> &'static str {
         match self {
             Kernel::ConvReference => "conv (reference)",
+            Kernel::ConvFast(t) if t.batched => "conv 3x3 winograd product",
             Kernel::ConvFast(t) if t.pointwise => "conv 1x1",
             Kernel::ConvFast(_) => "conv",
+            Kernel::WinogradInput => "conv 3x3 winograd input",
+            Kernel::WinogradOutput => "conv 3x3 winograd output",
             Kernel::BatchNorm => "batchnorm",
             Kernel::Relu => "relu",
             Kernel::MaxPool => "max pool",
@@ -70,6 +79,8 @@ impl Kernel {
         Cow::Borrowed(match self {
             Kernel::ConvReference => include_str!("../../shaders/conv_reference.wgsl"),
             Kernel::ConvFast(t) => return Cow::Owned(wgsl::source(t)),
+            Kernel::WinogradInput => include_str!("../../shaders/winograd_input.wgsl"),
+            Kernel::WinogradOutput => include_str!("../../shaders/winograd_output.wgsl"),
             Kernel::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Kernel::Relu => include_str!("../../shaders/relu.wgsl"),
             Kernel::MaxPool => include_str!("../../shaders/max_pool.wgsl"),

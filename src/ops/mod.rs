@@ -38,17 +38,37 @@ pub struct Io<'a> {
     pub in_shapes: Vec<Shape>,
     pub output: &'a wgpu::Buffer,
     pub batch: usize,
+    /// The node's temporaries (sized by [`scratch_floats`]), for kernels that run in several
+    /// steps; empty for the others.
+    pub scratch: Vec<&'a wgpu::Buffer>,
 }
 
-/// Builds the dispatch for one node of an optimized graph.
+/// Floats of the temporaries a node needs (none, or two for Winograd).
+pub fn scratch_floats(
+    ctx: &GpuContext,
+    node: &Node,
+    in_shapes: &[Shape],
+    batch: usize,
+    conv_policy: conv::ConvPolicy,
+) -> Vec<usize> {
+    match &node.op {
+        Op::Conv(c) => conv::scratch_floats(ctx, c, in_shapes[0], node.shape, batch, conv_policy),
+        _ => Vec::new(),
+    }
+}
+
+/// Builds the dispatches for one node of an optimized graph (one, except for multi-step kernels).
 pub fn prepare(
     ctx: &GpuContext,
     node: &Node,
     io: &Io,
     conv_policy: conv::ConvPolicy,
-) -> Result<Dispatch> {
-    match &node.op {
-        Op::Conv(c) => conv::prepare(ctx, &node.name, c, node.shape, io, conv_policy),
+) -> Result<Vec<Dispatch>> {
+    if let Op::Conv(c) = &node.op {
+        return conv::prepare(ctx, &node.name, c, node.shape, io, conv_policy);
+    }
+    Ok(vec![match &node.op {
+        Op::Conv(_) => unreachable!(),
         Op::BatchNorm(bn) => batchnorm::prepare(ctx, &node.name, bn, node.shape, io),
         Op::Relu => elementwise::prepare_relu(ctx, &node.name, node.shape, io),
         Op::MaxPool(p) => pool::prepare_max(ctx, &node.name, p, node.shape, io),
@@ -60,7 +80,7 @@ pub fn prepare(
         Op::Linear(l) => linear::prepare(ctx, &node.name, l, io),
         Op::Softmax => elementwise::prepare_softmax(ctx, &node.name, node.shape, io),
         Op::Input => bail!("the input node has no dispatch"),
-    }
+    }?])
 }
 
 /// A read-only storage buffer holding `data` (at least 4 bytes: WebGPU rejects empty bindings).

@@ -109,8 +109,8 @@ pub fn run_gpu_with(
 }
 
 /// Every convolution kernel choice this adapter can run: the reference, the automatic choice,
-/// and tuned variants of several tile shapes (with and without the 1x1 path; the subgroup ones
-/// only where subgroups are 8 lanes wide).
+/// tuned variants of several tile shapes (with and without the 1x1 path; the subgroup ones only
+/// where subgroups are 8 lanes wide), and Winograd on every 3x3 stride-1 layer.
 pub fn conv_policies() -> Vec<ConvPolicy> {
     let mut out = vec![ConvPolicy::Reference, ConvPolicy::Auto];
     let subgroup8 = gpu().subgroup8();
@@ -130,6 +130,19 @@ pub fn conv_policies() -> Vec<ConvPolicy> {
             px,
             pointwise,
             subgroup8: sg,
+            batched: false,
+        }));
+    }
+    for (tm, px, sg) in [(16, 4, true), (8, 2, true), (16, 3, false)] {
+        if sg && !subgroup8 {
+            continue;
+        }
+        out.push(ConvPolicy::Winograd(ConvTile {
+            tm,
+            px,
+            pointwise: true,
+            subgroup8: sg,
+            batched: true,
         }));
     }
     out

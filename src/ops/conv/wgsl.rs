@@ -34,6 +34,9 @@ pub struct ConvTile {
     pub pointwise: bool,
     /// Share weights across 8-lane subgroups.
     pub subgroup8: bool,
+    /// A batch of independent 1x1 products (Winograd's 16 positions): "image" n has its own
+    /// weights, and tiles never straddle images. Only with `pointwise`.
+    pub batched: bool,
 }
 
 impl ConvTile {
@@ -50,7 +53,13 @@ impl ConvTile {
     pub fn name(&self) -> String {
         format!(
             "conv_{}{}_{}x{}",
-            if self.pointwise { "1x1" } else { "kxk" },
+            if self.batched {
+                "gemm16"
+            } else if self.pointwise {
+                "1x1"
+            } else {
+                "kxk"
+            },
             if self.subgroup8 { "_sg8" } else { "" },
             self.tm,
             self.px
@@ -90,7 +99,9 @@ pub struct FastConvParams {
     pub tiles_n: u32,
     /// vec4s of packed weights per channel tile.
     pub tile_stride: u32,
-    pub _pad: [u32; 2],
+    /// Batched kernels: the number of images (weight sets); `pixels` is then per image.
+    pub images: u32,
+    pub _pad: u32,
 }
 
 /// The WGSL of one variant.
@@ -134,14 +145,30 @@ pub fn source(t: ConvTile) -> String {
         line!("        @builtin(local_invocation_index) lane: u32) {{");
         line!("    let t = wg.x + wg.y * groups.x;");
     }
-    line!("    // Tile t: pixel tile tn (fastest) of channel tile tmi.");
-    line!("    let tn = t % p.tiles_n;");
-    line!("    let live = t / p.tiles_n < p.tiles_m;");
-    line!("    let tmi = min(t / p.tiles_n, p.tiles_m - 1u);");
+    if t.batched {
+        line!(
+            "    // Tile t: pixel tile tn (fastest) of channel tile tmi of image (weight set) img."
+        );
+        line!("    let tn = t % p.tiles_n;");
+        line!("    let live = t / (p.tiles_n * p.tiles_m) < p.images;");
+        line!("    let tmi = (t / p.tiles_n) % p.tiles_m;");
+        line!("    let img = min(t / (p.tiles_n * p.tiles_m), p.images - 1u);");
+    } else {
+        line!(
+            "    // Tile t: pixel tile tn (fastest) of channel tile tmi; pixels run across the batch."
+        );
+        line!("    let tn = t % p.tiles_n;");
+        line!("    let live = t / p.tiles_n < p.tiles_m;");
+        line!("    let tmi = min(t / p.tiles_n, p.tiles_m - 1u);");
+    }
     for i in 0..px {
         line!("    let g{i} = (tn * {px}u + {i}u) * {g}u + lane;");
         line!("    let gc{i} = min(g{i}, p.pixels - 1u);");
-        line!("    let n{i} = gc{i} / p.out_hw;");
+        if t.batched {
+            line!("    let n{i} = img;");
+        } else {
+            line!("    let n{i} = gc{i} / p.out_hw;");
+        }
         line!("    let q{i} = gc{i} % p.out_hw;");
         line!("    let iy{i} = i32(q{i} / p.out_w * p.stride_h) - i32(p.pad_top);");
         line!("    let ix{i} = i32(q{i} % p.out_w * p.stride_w) - i32(p.pad_left);");
@@ -152,10 +179,15 @@ pub fn source(t: ConvTile) -> String {
             line!("    var a{qq}_{i} = vec4<f32>(0.0);");
         }
     }
-    if t.subgroup8 {
-        line!("    var wi = tmi * p.tile_stride + lane;");
+    let weight_tile = if t.batched {
+        "(img * p.tiles_m + tmi)"
     } else {
-        line!("    var wi = tmi * p.tile_stride;");
+        "tmi"
+    };
+    if t.subgroup8 {
+        line!("    var wi = {weight_tile} * p.tile_stride + lane;");
+    } else {
+        line!("    var wi = {weight_tile} * p.tile_stride;");
     }
     let ind = if t.pointwise { "    " } else { "        " };
     if t.pointwise {
@@ -259,8 +291,8 @@ struct Params {
     tiles_m: u32,
     tiles_n: u32,
     tile_stride: u32,
+    images: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 const HAS_RESIDUAL: u32 = 2u;
@@ -321,12 +353,18 @@ mod tests {
     fn every_variant_is_valid_wgsl() {
         for subgroup8 in [false, true] {
             for pointwise in [false, true] {
-                for (tm, px) in [(8, 1), (16, 4), (24, 3), (32, 2)] {
+                for (tm, px, batched) in [
+                    (8, 1, false),
+                    (16, 4, pointwise),
+                    (24, 3, false),
+                    (32, 2, false),
+                ] {
                     let t = ConvTile {
                         tm,
                         px,
                         pointwise,
                         subgroup8,
+                        batched,
                     };
                     let src = source(t);
                     let module = naga::front::wgsl::parse_str(&src)
