@@ -36,7 +36,9 @@ pub struct BenchArgs {
 struct Row {
     layer: String,
     kernel: String,
+    family: &'static str,
     ms: f64,
+    macs: u64,
     gflops: f64,
 }
 
@@ -106,7 +108,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .map(|(d, s)| Row {
                 layer: d.label.clone(),
                 kernel: d.kernel.name().into_owned(),
+                family: d.kernel.family(),
                 ms: s * 1e3,
+                macs: d.macs,
                 gflops: if s > 0.0 {
                     2.0 * d.macs as f64 / s / 1e9
                 } else {
@@ -194,6 +198,32 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 100.0,
                 2.0 * macs / (total / 1e3) / 1e9
             );
+            // Per kernel family (a Winograd layer's three steps count as one family).
+            let mut families: Vec<(&str, f64, u64)> = Vec::new();
+            for r in rows {
+                match families.iter_mut().find(|f| f.0 == r.family) {
+                    Some(f) => {
+                        f.1 += r.ms;
+                        f.2 += r.macs;
+                    }
+                    None => families.push((r.family, r.ms, r.macs)),
+                }
+            }
+            families.sort_by(|a, b| b.1.total_cmp(&a.1));
+            println!();
+            println!(
+                "{:<28} {:>9} {:>6} {:>8}",
+                "kernel family", "ms", "%", "GFLOP/s"
+            );
+            for (family, ms, fmacs) in families {
+                println!(
+                    "{:<28} {:>9.3} {:>6.1} {:>8.2}",
+                    family,
+                    ms,
+                    100.0 * ms / total,
+                    2.0 * fmacs as f64 / (ms / 1e3) / 1e9
+                );
+            }
         }
     }
     Ok(())

@@ -59,11 +59,10 @@ impl Kernel {
     pub fn family(self) -> &'static str {
         match self {
             Kernel::ConvReference => "conv (reference)",
-            Kernel::ConvFast(t) if t.batched => "conv 3x3 winograd product",
+            Kernel::ConvFast(t) if t.batched => "conv 3x3 (winograd)",
             Kernel::ConvFast(t) if t.pointwise => "conv 1x1",
-            Kernel::ConvFast(_) => "conv",
-            Kernel::WinogradInput => "conv 3x3 winograd input",
-            Kernel::WinogradOutput => "conv 3x3 winograd output",
+            Kernel::ConvFast(_) => "conv kxk (direct)",
+            Kernel::WinogradInput | Kernel::WinogradOutput => "conv 3x3 (winograd)",
             Kernel::BatchNorm => "batchnorm",
             Kernel::Relu => "relu",
             Kernel::MaxPool => "max pool",

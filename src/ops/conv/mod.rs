@@ -115,7 +115,9 @@ pub fn winograd_tile(
     batch: usize,
     policy: ConvPolicy,
 ) -> Option<ConvTile> {
-    if !winograd::applies(conv) {
+    // Its temporaries (16 transformed copies of the tiles) must fit one storage binding.
+    let temps = winograd::scratch_floats(in_shape, out, batch);
+    if !winograd::applies(conv) || temps.iter().any(|&f| f as u64 * 4 > ctx.max_binding()) {
         return None;
     }
     let (_, _, tiles) = winograd::tiles(out, batch);
