@@ -115,7 +115,7 @@ pub fn conv_policies() -> Vec<ConvPolicy> {
     let mut out = vec![ConvPolicy::Reference, ConvPolicy::Auto];
     let subgroup8 = gpu().subgroup8();
     for (tm, px, pointwise, sg) in [
-        (16, 4, true, true),
+        (32, 4, true, true),
         (16, 4, false, true),
         (8, 1, true, true),
         (24, 3, true, true),
@@ -133,7 +133,7 @@ pub fn conv_policies() -> Vec<ConvPolicy> {
             batched: false,
         }));
     }
-    for (tm, px, sg) in [(16, 4, true), (8, 2, true), (16, 3, false)] {
+    for (tm, px, sg) in [(32, 4, true), (8, 2, true), (16, 3, false)] {
         if sg && !subgroup8 {
             continue;
         }

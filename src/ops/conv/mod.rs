@@ -72,6 +72,17 @@ pub fn pack_weights(conv: &Conv) -> Vec<f32> {
     packed
 }
 
+/// Output channels per tile of the tuned kernels for a layer of `oc` channels.
+pub fn channel_tile(oc: usize) -> u32 {
+    if oc.is_multiple_of(32) || oc >= 128 {
+        32
+    } else if oc > 8 {
+        16
+    } else {
+        8
+    }
+}
+
 /// A 1x1 kernel without padding: the pointwise variant applies (any stride).
 pub fn is_pointwise(conv: &Conv) -> bool {
     conv.kernel() == [1, 1] && conv.pad == [0; 4]
@@ -82,11 +93,19 @@ pub fn is_pointwise(conv: &Conv) -> bool {
 pub fn auto_tile(ctx: &GpuContext, conv: &Conv, pixels: usize) -> ConvTile {
     let subgroup8 = ctx.subgroup8();
     let oc = conv.out_channels();
-    // Measured on lavapipe (8 lanes, AVX-512, 2 cores): 16 channels x 4 pixels keeps the
-    // accumulators near the register file and reuses each loaded pixel 16 times; 8 channels only
-    // where a layer has that few. Fewer pixels per lane (even on 7x7 layers, where tiles of 32
-    // pixels waste a quarter) cost more in weight broadcasts than they save: 2 only for tiny maps.
-    let tm = if oc <= 8 { 8 } else { 16 };
+    // Measured on lavapipe (8 lanes, AVX-512, 2 cores; process CPU time over ResNet-50's 1x1,
+    // 3x3/2 and stem shapes): 32 channels x 4 pixels per lane beats 16 x 4 by 10-40% although
+    // its 128 accumulators spill (each loaded pixel feeds 32 channels, and loads are what
+    // costs), and beats 24 x 4, 32 x 6 and 32 x 8 (which collapses). Narrow layers get 16 or 8
+    // channels rather than a padded tile. 2 pixels per lane only for tiny maps: on 7x7 layers
+    // 4 measured 1.5x faster in spite of the quarter wasted in the last tile.
+    // Without 8-lane subgroups (real GPUs: one thread per invocation, registers per thread are
+    // the limit) 16 x 4 keeps the accumulators in registers.
+    let tm = if subgroup8 {
+        channel_tile(oc)
+    } else {
+        channel_tile(oc).min(16)
+    };
     let px = if pixels < 16 { 2 } else { 4 };
     ConvTile {
         tm,

@@ -68,7 +68,7 @@ pub fn scratch_floats(in_shape: Shape, out: Shape, batch: usize) -> [usize; 2] {
 /// The GEMM tile for `t` tiles: 8 lanes x `px` pixels per tile, with little waste.
 pub fn gemm_tile(subgroup8: bool, out_c: usize, t: usize) -> ConvTile {
     ConvTile {
-        tm: if out_c <= 8 { 8 } else { 16 },
+        tm: super::channel_tile(out_c),
         px: if t <= 16 { 2 } else { 4 },
         pointwise: true,
         subgroup8,
