@@ -2,7 +2,8 @@
 //! types of ResNet-50 (224x224, batch 1): `cargo bench --bench conv [-- --iters N] [-- --quick]`.
 //!
 //! Each layer is a one-conv network (+ bias + ReLU, as after BN folding) run twice: with the
-//! tuned kernels (`ConvPolicy::Auto`, stem folded to space-to-depth) and with the reference kernel
+//! tuned kernels (`ConvPolicy::Auto`: register-blocked implicit GEMM, the 1x1 path, Winograd on
+//! wide 3x3/1 layers, the stem folded to space-to-depth) and with the reference kernel
 //! (`ConvPolicy::Reference`). Times are GPU timestamps around the dispatch (median) where the
 //! adapter has them, else wall time per pass; the process CPU time per pass is printed too, since
 //! on CPU adapters (lavapipe) it does not change when other programs load the machine.

@@ -1,9 +1,14 @@
 //! Convolution: weight packing, the choice of kernel per layer, and the dispatch.
 //!
-//! Two kernel families, both on channel-blocked activations (see `ops::layout`):
-//! - the reference kernel (shaders/conv_reference.wgsl), a plain direct loop kept as the yardstick;
+//! Kernels, all on channel-blocked activations (see `ops::layout`):
+//! - the reference kernel (shaders/conv_reference.wgsl), a plain direct loop kept as the yardstick
+//!   (`ConvPolicy::Reference`, `bench --reference-conv`, benches/conv.rs);
 //! - the tuned kernels (`wgsl.rs`), register-blocked implicit GEMM generated per tile shape, with
-//!   a 1x1 variant and a variant that shares weights across 8-lane subgroups.
+//!   a 1x1 variant and a variant that shares weights across 8-lane subgroups;
+//! - Winograd F(2x2, 3x3) (`winograd.rs`) for wide 3x3 stride-1 layers, on top of the tuned 1x1.
+//!
+//! `ConvPolicy::Auto` picks per layer (see [`auto_tile`] and [`winograd_tile`]). The stem's
+//! stride-2 conv is also rewritten before it gets here (graph/space_to_depth.rs).
 
 pub mod wgsl;
 pub mod winograd;

@@ -17,6 +17,8 @@
 //! - otherwise weights are read straight from memory by every invocation (the right thing on real
 //!   GPUs, whose caches broadcast a uniform address).
 //! - `pointwise`: 1x1 kernels without padding (any stride): no window loop, no bounds masks.
+//! - `batched` (with `pointwise`): a batch of independent 1x1 products with one weight set per
+//!   image, for Winograd's 16 transform positions (see `winograd.rs`).
 //!
 //! Weights are packed by `pack_tiled` as [tile][kernel_h][kernel_w][in_c4][4][tm] floats: the
 //! `tm` x 4 block of one step is `tm` consecutive vec4s, and a tile's weights are contiguous.
