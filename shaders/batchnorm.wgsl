@@ -1,10 +1,11 @@
 // Standalone inference batch norm, y = (x - mean) / sqrt(var + eps) * gamma + beta, optional ReLU.
 // Used where BN cannot be folded into a conv (e.g. pre-activation nets) and to check the folding.
-// `stats` holds gamma, beta, mean and var, each `channels` long, one after the other.
+// `stats` holds gamma, beta, mean and var, each padded to `blocks` vec4s (padding: gamma 0, beta 0,
+// mean 0, var 1, so padding channels stay 0). One invocation per vec4 of the channel-blocked layout.
 
 struct BatchNormParams {
-    len: u32,
-    channels: u32,
+    len4: u32,
+    blocks: u32,
     spatial: u32,
     relu: u32,
     eps: f32,
@@ -13,25 +14,25 @@ struct BatchNormParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read> stats: array<f32>;
-@group(0) @binding(2) var<storage, read_write> output: array<f32>;
+@group(0) @binding(0) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: BatchNormParams;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * 64u;
-    if (i >= p.len) {
+    if (i >= p.len4) {
         return;
     }
-    let c = (i / p.spatial) % p.channels;
-    let gamma = stats[c];
-    let beta = stats[p.channels + c];
-    let mean = stats[2u * p.channels + c];
-    let variance = stats[3u * p.channels + c];
+    let c4 = (i / p.spatial) % p.blocks;
+    let gamma = stats[c4];
+    let beta = stats[p.blocks + c4];
+    let mean = stats[2u * p.blocks + c4];
+    let variance = stats[3u * p.blocks + c4];
     var v = (input[i] - mean) / sqrt(variance + p.eps) * gamma + beta;
     if (p.relu != 0u) {
-        v = max(v, 0.0);
+        v = max(v, vec4<f32>(0.0));
     }
     output[i] = v;
 }

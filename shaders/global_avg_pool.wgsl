@@ -1,4 +1,4 @@
-// Global average pool: one invocation per (image, channel) plane.
+// Global average pool on the channel-blocked layout: one invocation per (image, channel block).
 
 struct GlobalAvgPoolParams {
     planes: u32,
@@ -7,8 +7,8 @@ struct GlobalAvgPoolParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@group(0) @binding(0) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: GlobalAvgPoolParams;
 
 @compute @workgroup_size(64)
@@ -18,7 +18,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let base = plane * p.spatial;
-    var sum = 0.0;
+    var sum = vec4<f32>(0.0);
     for (var i = 0u; i < p.spatial; i++) {
         sum += input[base + i];
     }

@@ -1,4 +1,5 @@
-// Max pooling, one invocation per output value. Padding never wins (it is -infinity).
+// Max pooling on the channel-blocked layout, one invocation per output vec4 (4 channels of one
+// pixel). Padding never wins (it is -infinity).
 
 struct MaxPoolParams {
     planes: u32,
@@ -15,8 +16,8 @@ struct MaxPoolParams {
     _pad0: u32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@group(0) @binding(0) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: MaxPoolParams;
 
 @compute @workgroup_size(64)
@@ -26,11 +27,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.planes * out_hw) {
         return;
     }
+    // A "plane" is one (image, channel block).
     let plane = i / out_hw;
     let oy = (i % out_hw) / p.out_w;
     let ox = i % p.out_w;
     let base = plane * p.in_h * p.in_w;
-    var m = -3.402823e38;
+    var m = vec4<f32>(-3.402823e38);
     for (var ky = 0u; ky < p.kernel_h; ky++) {
         let iy = i32(oy * p.stride_h + ky) - i32(p.pad_top);
         if (iy < 0 || iy >= i32(p.in_h)) {

@@ -1,15 +1,20 @@
-// Softmax over each image's row of `len` values: one invocation per image (rows are short).
+// Softmax over each image's activation (channel-blocked layout, `blocks` x `spatial` vec4s), one
+// invocation per image (rows are short). Padding channels (>= `channels`) are skipped and left 0.
 
 struct SoftmaxParams {
     rows: u32,
-    len: u32,
-    _pad0: u32,
-    _pad1: u32,
+    channels: u32,
+    blocks: u32,
+    spatial: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read_write> output: array<f32>;
 @group(0) @binding(2) var<uniform> p: SoftmaxParams;
+
+fn valid(j: u32) -> bool {
+    return (j / (4u * p.spatial)) * 4u + j % 4u < p.channels;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -17,18 +22,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (row >= p.rows) {
         return;
     }
-    let base = row * p.len;
+    let len = p.blocks * p.spatial * 4u;
+    let base = row * len;
     var m = -3.402823e38;
-    for (var i = 0u; i < p.len; i++) {
-        m = max(m, input[base + i]);
+    for (var j = 0u; j < len; j++) {
+        if (valid(j)) {
+            m = max(m, input[base + j]);
+        }
     }
     var sum = 0.0;
-    for (var i = 0u; i < p.len; i++) {
-        let e = exp(input[base + i] - m);
-        output[base + i] = e;
+    for (var j = 0u; j < len; j++) {
+        var e = 0.0;
+        if (valid(j)) {
+            e = exp(input[base + j] - m);
+        }
+        output[base + j] = e;
         sum += e;
     }
-    for (var i = 0u; i < p.len; i++) {
-        output[base + i] = output[base + i] / sum;
+    for (var j = 0u; j < len; j++) {
+        output[base + j] = output[base + j] / sum;
     }
 }

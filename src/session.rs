@@ -5,7 +5,10 @@
 use crate::gpu::GpuContext;
 use crate::graph::fuse::optimize;
 use crate::graph::memory::plan_memory;
+use crate::graph::space_to_depth::{SpaceToDepth, fold_stem};
 use crate::graph::{Graph, ValueId};
+use crate::ops::conv::ConvPolicy;
+use crate::ops::layout::{blocked_len, from_blocked, to_blocked};
 use crate::ops::{self, Dispatch, Io};
 use anyhow::{Result, anyhow, bail, ensure};
 use std::collections::BTreeMap;
@@ -19,6 +22,8 @@ pub struct SessionOptions {
     pub taps: Vec<String>,
     /// Fold batch norm and fuse epilogues (on by default; off to test the unfused kernels).
     pub optimize: bool,
+    /// Which convolution kernels to use (the tuned ones by default).
+    pub conv: ConvPolicy,
 }
 
 impl Default for SessionOptions {
@@ -27,6 +32,7 @@ impl Default for SessionOptions {
             batch: 1,
             taps: Vec::new(),
             optimize: true,
+            conv: ConvPolicy::Auto,
         }
     }
 }
@@ -42,7 +48,9 @@ pub struct Outputs {
 struct Readback {
     name: String,
     slot: usize,
-    /// f32 values per image.
+    /// Per-image shape (NCHW on the host side).
+    shape: [usize; 3],
+    /// f32 values per image on the GPU (channel-blocked).
     per_image: usize,
     /// Offset in the staging buffer, bytes.
     offset: u64,
@@ -59,10 +67,12 @@ pub struct Session {
     input_slot: usize,
     readbacks: Vec<Readback>,
     staging: wgpu::Buffer,
-    /// Bytes of activation buffers (the liveness plan's total).
+    /// Bytes of activation buffers (the liveness plan's total, temporaries included).
     pub activation_bytes: u64,
     /// Bytes of weights on the GPU.
     pub weight_bytes: u64,
+    /// The stem's space-to-depth fold, applied to the input on upload.
+    stem_fold: Option<SpaceToDepth>,
 }
 
 impl Session {
@@ -94,11 +104,19 @@ impl Session {
     ) -> Result<(Self, wgpu::ErrorScopeGuard)> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
         graph.validate()?;
-        let graph = if opts.optimize {
+        let mut graph = if opts.optimize {
             optimize(graph)
         } else {
             graph.clone()
         };
+        let mut stem_fold = None;
+        if opts.optimize
+            && opts.conv != ConvPolicy::Reference
+            && let Some((folded, s2d)) = fold_stem(&graph)
+        {
+            graph = folded;
+            stem_fold = Some(s2d);
+        }
         let batch = fit_batch(&ctx, &graph, opts.batch)?;
         let mut pinned: Vec<ValueId> = vec![graph.output];
         let mut tap_values = Vec::new();
@@ -110,7 +128,22 @@ impl Session {
             pinned.push(v);
             tap_values.push((name.clone(), v));
         }
-        let plan = plan_memory(&graph, batch, &pinned);
+        // Temporaries of multi-step kernels (Winograd) take part in the liveness plan.
+        let temps: Vec<Vec<u64>> = graph
+            .nodes
+            .iter()
+            .map(|node| {
+                let in_shapes: Vec<_> = node.inputs.iter().map(|&v| graph.shape(v)).collect();
+                if matches!(node.op, crate::graph::Op::Input) {
+                    return Vec::new();
+                }
+                ops::scratch_floats(&ctx, node, &in_shapes, batch, opts.conv)
+                    .into_iter()
+                    .map(|f| f as u64 * 4)
+                    .collect()
+            })
+            .collect();
+        let plan = plan_memory(&graph, batch, &pinned, &temps);
         let slots: Vec<wgpu::Buffer> = plan
             .slot_bytes
             .iter()
@@ -138,23 +171,26 @@ impl Session {
                 in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
                 output: &slots[plan.slot_of[i]],
                 batch,
+                scratch: plan.temp_slots[i].iter().map(|&t| &slots[t]).collect(),
             };
-            dispatches.push(
-                ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
+            dispatches.extend(
+                ops::prepare(&ctx, node, &io, opts.conv)
+                    .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
             );
         }
         let mut offset = 0u64;
         let readbacks: Vec<Readback> = std::iter::once(("output".to_string(), graph.output))
             .chain(tap_values)
             .map(|(name, v)| {
-                let [c, h, w] = graph.shape(v);
+                let shape = graph.shape(v);
                 let r = Readback {
                     name,
                     slot: plan.slot_of[v],
-                    per_image: c * h * w,
+                    shape,
+                    per_image: blocked_len(shape),
                     offset,
                 };
-                offset += (batch * c * h * w * 4) as u64;
+                offset += (batch * r.per_image * 4) as u64;
                 r
             })
             .collect();
@@ -176,6 +212,7 @@ impl Session {
             slots,
             readbacks,
             staging,
+            stem_fold,
         };
         Ok((session, errors))
     }
@@ -186,7 +223,8 @@ impl Session {
 
     /// Per-image input shape (C, H, W).
     pub fn input_shape(&self) -> [usize; 3] {
-        self.graph.input_shape()
+        self.stem_fold
+            .map_or(self.graph.input_shape(), |s| s.original)
     }
 
     /// Values per image in the output.
@@ -222,7 +260,8 @@ impl Session {
             chunk.resize(self.batch * per_image, 0.0);
             let results = self.run_batch(&chunk).await?;
             for (r, data) in self.readbacks.iter().zip(results) {
-                let keep = &data[..count * r.per_image];
+                let [c, h, w] = r.shape;
+                let keep = &data[..count * c * h * w];
                 if r.name == "output" {
                     out.logits.extend_from_slice(keep);
                 } else {
@@ -242,30 +281,120 @@ impl Session {
         pollster::block_on(self.run_async(input))
     }
 
-    /// Records the whole network for one full batch into one encoder and one submit.
+    /// Records the whole network for one full batch into one encoder and one submit. With a
+    /// query set, dispatch i writes timestamps 2i and 2i + 1 around itself (the set needs
+    /// 2 x [`Session::dispatch_count`] queries).
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
+        self.encode_range(encoder, timestamps.map(|q| (q, 0)));
+    }
+
+    /// [`Session::encode`], where timestamps number from dispatch `first` (earlier dispatches
+    /// write none): profiles of networks longer than one query set.
+    fn encode_range(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        timestamps: Option<(&wgpu::QuerySet, usize)>,
+    ) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("forward"),
             timestamp_writes: None,
         });
+        let per_set = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
         for (i, d) in self.dispatches.iter().enumerate() {
-            if let Some(q) = timestamps {
-                pass.write_timestamp(q, 2 * i as u32);
+            let query = timestamps
+                .filter(|&(_, first)| i >= first && i < first + per_set)
+                .map(|(q, first)| (q, 2 * (i - first) as u32));
+            if let Some((q, k)) = query {
+                pass.write_timestamp(q, k);
             }
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
             pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-            if let Some(q) = timestamps {
-                pass.write_timestamp(q, 2 * i as u32 + 1);
+            if let Some((q, k)) = query {
+                pass.write_timestamp(q, k + 1);
             }
         }
     }
 
-    /// Uploads one full batch of input (without running).
+    /// Uploads one full batch of NCHW input (without running), converting it to the GPU's
+    /// channel-blocked layout.
     pub fn upload(&self, input: &[f32]) {
-        self.ctx
-            .queue
-            .write_buffer(&self.slots[self.input_slot], 0, bytemuck::cast_slice(input));
+        let blocked = match &self.stem_fold {
+            Some(s2d) => to_blocked(&s2d.apply(input, self.batch), self.batch, s2d.folded),
+            None => to_blocked(input, self.batch, self.input_shape()),
+        };
+        self.ctx.queue.write_buffer(
+            &self.slots[self.input_slot],
+            0,
+            bytemuck::cast_slice(&blocked),
+        );
+    }
+
+    /// GPU time of every dispatch, in seconds (the median over `iters` runs of one full batch of
+    /// `input`), from timestamps written around each dispatch. Needs TIMESTAMP_QUERY and
+    /// TIMESTAMP_QUERY_INSIDE_PASSES.
+    pub async fn profile_async(&self, input: &[f32], iters: usize) -> Result<Vec<f64>> {
+        ensure!(
+            self.ctx.can_profile(),
+            "adapter '{}' cannot write timestamps inside compute passes",
+            self.ctx.info.name
+        );
+        let dev = &self.ctx.device;
+        let per_image: usize = self.input_shape().iter().product();
+        let mut batch_input = input[..input.len().min(self.batch * per_image)].to_vec();
+        batch_input.resize(self.batch * per_image, 0.0);
+        self.upload(&batch_input);
+        let mut times = vec![Vec::with_capacity(iters); self.dispatches.len()];
+        let period = self.ctx.queue.get_timestamp_period() as f64 * 1e-9;
+        // At most QUERY_SET_MAX_QUERIES timestamps per set: profile long networks in pieces.
+        let per_set = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
+        for start in (0..self.dispatches.len()).step_by(per_set) {
+            let end = (start + per_set).min(self.dispatches.len());
+            let count = 2 * (end - start) as u32;
+            let queries = dev.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let bytes = count as u64 * 8;
+            let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile resolve"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile read-back"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            for _ in 0..iters.max(1) {
+                let mut encoder = dev.create_command_encoder(&Default::default());
+                self.encode_range(&mut encoder, Some((&queries, start)));
+                encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
+                encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
+                self.ctx.queue.submit([encoder.finish()]);
+                let raw = read_buffer(&self.ctx, &staging).await?;
+                let ticks: &[u64] = bytemuck::cast_slice(&raw);
+                for (i, pair) in ticks.chunks(2).enumerate() {
+                    times[start + i].push(pair[1].saturating_sub(pair[0]) as f64 * period);
+                }
+            }
+        }
+        Ok(times
+            .into_iter()
+            .map(|mut t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect())
+    }
+
+    /// Blocking [`Session::profile_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile(&self, input: &[f32], iters: usize) -> Result<Vec<f64>> {
+        pollster::block_on(self.profile_async(input, iters))
     }
 
     async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
@@ -282,7 +411,10 @@ impl Session {
         Ok(self
             .readbacks
             .iter()
-            .map(|r| floats[r.offset as usize / 4..][..self.batch * r.per_image].to_vec())
+            .map(|r| {
+                let data = &floats[r.offset as usize / 4..][..self.batch * r.per_image];
+                from_blocked(data, self.batch, r.shape)
+            })
             .collect())
     }
 }
@@ -293,7 +425,7 @@ fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
         .nodes
         .iter()
         // u64: on wasm32 `usize` is 32 bits and a huge input must be refused, not wrap around.
-        .map(|n| n.shape.iter().map(|&d| d as u64).product::<u64>() * 4)
+        .map(|n| n.shape[0].div_ceil(4) as u64 * 4 * n.shape[1] as u64 * n.shape[2] as u64 * 4)
         .max()
         .unwrap_or(4);
     let limit = ctx.max_binding();

@@ -331,7 +331,7 @@ fn memory_plan_reuses_buffers_but_never_aliases_a_dispatch() {
                 )
                 .unwrap(),
         );
-        let plan = plan_memory(&g, 1, &[g.output]);
+        let plan = plan_memory(&g, 1, &[g.output], &[]);
         let bytes = |v: usize| (g.nodes[v].shape.iter().product::<usize>() * 4) as u64;
         let mut last_use = vec![0; g.nodes.len()];
         for (i, n) in g.nodes.iter().enumerate() {

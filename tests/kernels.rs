@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::{check_close, run_gpu};
+use common::{check_close, conv_policies, run_gpu, run_gpu_with};
 use resnet_wgpu::graph::{BatchNorm, Conv, Graph, Linear, MaxPool};
+use resnet_wgpu::ops::conv::ConvPolicy;
 use resnet_wgpu::reference::run_graph;
 use resnet_wgpu::tensor::{SplitMix64, Tensor};
 
@@ -19,13 +20,20 @@ fn random(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
 /// Runs `g` on the GPU unoptimized (so each kernel runs as written) and compares every image's
 /// output with the reference.
 fn check(g: &Graph, batch: usize, seed: u64, what: &str) {
+    check_with(g, batch, seed, what, &[ConvPolicy::Auto]);
+}
+
+/// [`check`] once per convolution kernel choice.
+fn check_with(g: &Graph, batch: usize, seed: u64, what: &str, policies: &[ConvPolicy]) {
     let mut rng = SplitMix64(seed);
     let [c, h, w] = g.input_shape();
     let input = random(&mut rng, batch * c * h * w);
     let want = run_graph(g, &input, batch).swap_remove(g.output);
-    let got = run_gpu(g, &input, batch, false);
-    if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
-        panic!("{what}: {e}");
+    for &policy in policies {
+        let got = run_gpu_with(g, &input, batch, false, policy);
+        if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
+            panic!("{what} with {policy:?}: {e}");
+        }
     }
 }
 
@@ -157,7 +165,56 @@ fn conv_matches_reference_over_shape_sweep() {
             stride: 1,
             pad: [1; 4],
         },
+        // Several channel and pixel tiles per layer (tiles of 16 channels x 32 pixels).
+        ConvCase {
+            ic: 64,
+            oc: 48,
+            h: 14,
+            w: 13,
+            k: [3, 3],
+            stride: 1,
+            pad: [1; 4],
+        },
+        ConvCase {
+            ic: 20,
+            oc: 36,
+            h: 15,
+            w: 15,
+            k: [1, 1],
+            stride: 1,
+            pad: [0; 4],
+        },
+        ConvCase {
+            ic: 18,
+            oc: 40,
+            h: 13,
+            w: 11,
+            k: [1, 1],
+            stride: 2,
+            pad: [0; 4],
+        },
+        // A stem: 3 channels, 7x7 stride 2, on an odd size.
+        ConvCase {
+            ic: 3,
+            oc: 16,
+            h: 23,
+            w: 21,
+            k: [7, 7],
+            stride: 2,
+            pad: [3; 4],
+        },
+        // 1x1 with padding takes the general path.
+        ConvCase {
+            ic: 5,
+            oc: 9,
+            h: 4,
+            w: 6,
+            k: [1, 1],
+            stride: 1,
+            pad: [1; 4],
+        },
     ];
+    let policies = conv_policies();
     let mut rng = SplitMix64(7);
     for (i, c) in cases.iter().enumerate() {
         for (variant, (bias, relu, residual)) in [
@@ -192,7 +249,7 @@ fn conv_matches_reference_over_shape_sweep() {
                 "conv {}->{} {}x{} k{:?} s{} pad{:?} bias={bias} relu={relu} residual={residual} batch={batch}",
                 c.ic, c.oc, c.h, c.w, c.k, c.stride, c.pad
             );
-            check(&g, batch, 100 + i as u64, &what);
+            check_with(&g, batch, 100 + i as u64, &what, &policies);
         }
     }
 }
@@ -361,4 +418,38 @@ fn softmax_matches_reference() {
         "softmax overflowed: {got:?}"
     );
     assert!((got[0] - got[3]).abs() < 1e-6 && got[0] > 0.4);
+}
+
+#[test]
+fn folded_stem_matches_reference() {
+    // With optimization on, a stride-2 conv on the input runs as a stride-1 conv on a
+    // space-to-depth input (graph/space_to_depth.rs); every tuned kernel must agree.
+    let mut rng = SplitMix64(11);
+    for (i, &(c, oc, h, w, k, pad)) in [
+        (3, 16, 23, 21, 7, 3),
+        (1, 8, 12, 9, 3, 1),
+        (4, 20, 14, 14, 7, 3),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut g = Graph::new([c, h, w]);
+        let y = g
+            .conv(
+                "stem",
+                0,
+                conv_op(&mut rng, c, oc, [k, k], 2, [pad; 4], true, false),
+            )
+            .unwrap();
+        g.relu("stem_relu", y);
+        let batch = 1 + 2 * (i % 2);
+        let input = random(&mut rng, batch * c * h * w);
+        let want = run_graph(&g, &input, batch).swap_remove(g.output);
+        for policy in conv_policies() {
+            let got = run_gpu_with(&g, &input, batch, true, policy);
+            if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
+                panic!("stem {c}->{oc} {h}x{w} k{k} p{pad} batch {batch} with {policy:?}: {e}");
+            }
+        }
+    }
 }

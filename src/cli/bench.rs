@@ -1,10 +1,11 @@
-//! `resnet-wgpu bench [--model FILE | --arch NAME] [--batch N] [--iters N] [--json]`
+//! `resnet-wgpu bench [--model FILE | --arch NAME] [--batch N] [--iters N] [--json] [--profile]`
 
 use super::{GpuArgs, ModelArgs};
 use anyhow::Result;
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::params::SyntheticParams;
+use resnet_wgpu::ops::conv::ConvPolicy;
 use resnet_wgpu::{ArchSpec, Session, SessionOptions, model};
 use std::time::Instant;
 
@@ -21,8 +22,24 @@ pub struct BenchArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
+    /// Time every layer with GPU timestamps and print a table, slowest first
+    #[arg(long)]
+    profile: bool,
+    /// Use the plain reference convolution kernel instead of the tuned ones
+    #[arg(long)]
+    reference_conv: bool,
     #[command(flatten)]
     gpu: GpuArgs,
+}
+
+/// One row of a profile: a dispatch and its median GPU time.
+struct Row {
+    layer: String,
+    kernel: String,
+    family: &'static str,
+    ms: f64,
+    macs: u64,
+    gflops: f64,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -39,44 +56,90 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let adapter = ctx.describe();
-    let build_start = Instant::now();
+    let setup_start = Instant::now();
     let session = Session::new(
-        ctx,
+        ctx.clone(),
         &graph,
         &SessionOptions {
             batch: args.batch.max(1),
+            conv: if args.reference_conv {
+                ConvPolicy::Reference
+            } else {
+                ConvPolicy::Auto
+            },
             ..Default::default()
         },
     )?;
+    let setup_s = setup_start.elapsed().as_secs_f64();
+    let (pipelines, pipeline_time) = ctx.pipeline_stats();
     let per_image: usize = session.input_shape().iter().product();
     let input: Vec<f32> = (0..per_image * session.batch)
         .map(|i| ((i % 97) as f32 / 97.0) - 0.5)
         .collect();
+    let first_start = Instant::now();
     session.run(&input)?;
-    let build_s = build_start.elapsed().as_secs_f64();
+    let first_run_s = first_start.elapsed().as_secs_f64();
     session.run(&input)?;
+    let mut cpu: Vec<f64> = Vec::new();
     let mut times: Vec<f64> = (0..args.iters.max(1))
         .map(|_| {
+            let c = process_cpu_s();
             let t = Instant::now();
-            session.run(&input).map(|_| t.elapsed().as_secs_f64())
+            let r = session.run(&input).map(|_| t.elapsed().as_secs_f64());
+            if let (Some(a), Some(b)) = (c, process_cpu_s()) {
+                cpu.push(b - a);
+            }
+            r
         })
         .collect::<Result<_>>()?;
     times.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let cpu_median = cpu.get(cpu.len() / 2).copied();
     let median = times[times.len() / 2];
     let macs = graph.macs() as f64 * session.batch as f64;
     let gflops = 2.0 * macs / median / 1e9;
     let images_per_s = session.batch as f64 / median;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "adapter": adapter, "batch": session.batch, "iters": times.len(),
-                "median_ms": median * 1e3, "min_ms": times[0] * 1e3, "max_ms": times[times.len() - 1] * 1e3,
-                "images_per_s": images_per_s, "gflops": gflops,
-                "first_run_s": build_s, "dispatches": session.dispatch_count(),
-                "activation_bytes": session.activation_bytes, "weight_bytes": session.weight_bytes,
+    let profile = if args.profile {
+        let per_layer = session.profile(&input, args.iters.max(1))?;
+        let mut rows: Vec<Row> = session
+            .dispatches()
+            .iter()
+            .zip(per_layer)
+            .map(|(d, s)| Row {
+                layer: d.label.clone(),
+                kernel: d.kernel.name().into_owned(),
+                family: d.kernel.family(),
+                ms: s * 1e3,
+                macs: d.macs,
+                gflops: if s > 0.0 {
+                    2.0 * d.macs as f64 / s / 1e9
+                } else {
+                    0.0
+                },
             })
-        );
+            .collect();
+        rows.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Some(rows)
+    } else {
+        None
+    };
+    if args.json {
+        let mut out = serde_json::json!({
+            "adapter": adapter, "batch": session.batch, "iters": times.len(),
+            "median_ms": median * 1e3, "min_ms": times[0] * 1e3, "max_ms": times[times.len() - 1] * 1e3,
+            "images_per_s": images_per_s, "gflops": gflops,
+            "setup_s": setup_s, "pipelines": pipelines, "pipeline_build_s": pipeline_time.as_secs_f64(),
+            "first_run_s": first_run_s, "dispatches": session.dispatch_count(),
+            "cpu_ms_per_pass": cpu_median.map(|c| c * 1e3),
+            "activation_bytes": session.activation_bytes, "weight_bytes": session.weight_bytes,
+        });
+        if let Some(rows) = &profile {
+            out["profile"] = rows
+                .iter()
+                .map(|r| serde_json::json!({"layer": r.layer, "kernel": r.kernel, "ms": r.ms, "gflops": r.gflops}))
+                .collect();
+        }
+        println!("{out}");
     } else {
         println!("adapter          {adapter}");
         println!(
@@ -92,12 +155,87 @@ pub fn run(args: BenchArgs) -> Result<()> {
             times.len()
         );
         println!("throughput       {images_per_s:.2} images/s, {gflops:.2} GFLOP/s effective");
-        println!("setup+first run  {build_s:.2} s");
+        if let Some(c) = cpu_median {
+            // On CPU adapters this shows how much of the machine the run got: on a busy machine
+            // the wall time grows while the CPU time stays put.
+            println!(
+                "process CPU      {:.2} ms per pass (all threads; {:.2}x the wall time)",
+                c * 1e3,
+                c / median
+            );
+        }
         println!(
-            "memory           activations {:.2} MB, weights {:.2} MB",
+            "setup            {setup_s:.2} s ({pipelines} pipelines built in {:.2} s), first run {first_run_s:.2} s",
+            pipeline_time.as_secs_f64()
+        );
+        println!(
+            "memory           activations {:.2} MB (peak, liveness plan), weights {:.2} MB",
             session.activation_bytes as f64 / 1e6,
             session.weight_bytes as f64 / 1e6
         );
+        if let Some(rows) = &profile {
+            let total: f64 = rows.iter().map(|r| r.ms).sum();
+            println!();
+            println!(
+                "{:<28} {:<22} {:>9} {:>6} {:>8}",
+                "layer", "kernel", "ms", "%", "GFLOP/s"
+            );
+            for r in rows {
+                println!(
+                    "{:<28} {:<22} {:>9.3} {:>6.1} {:>8.2}",
+                    r.layer,
+                    r.kernel,
+                    r.ms,
+                    100.0 * r.ms / total,
+                    r.gflops
+                );
+            }
+            println!(
+                "{:<28} {:<22} {:>9.3} {:>6.1} {:>8.2}",
+                "total (GPU)",
+                "",
+                total,
+                100.0,
+                2.0 * macs / (total / 1e3) / 1e9
+            );
+            // Per kernel family (a Winograd layer's three steps count as one family).
+            let mut families: Vec<(&str, f64, u64)> = Vec::new();
+            for r in rows {
+                match families.iter_mut().find(|f| f.0 == r.family) {
+                    Some(f) => {
+                        f.1 += r.ms;
+                        f.2 += r.macs;
+                    }
+                    None => families.push((r.family, r.ms, r.macs)),
+                }
+            }
+            families.sort_by(|a, b| b.1.total_cmp(&a.1));
+            println!();
+            println!(
+                "{:<28} {:>9} {:>6} {:>8}",
+                "kernel family", "ms", "%", "GFLOP/s"
+            );
+            for (family, ms, fmacs) in families {
+                println!(
+                    "{:<28} {:>9.3} {:>6.1} {:>8.2}",
+                    family,
+                    ms,
+                    100.0 * ms / total,
+                    2.0 * fmacs as f64 / (ms / 1e3) / 1e9
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// CPU time used so far by every thread of this process (Linux), for CPU adapters whose work runs
+/// on our own threads.
+fn process_cpu_s() -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 * 1e-9)
 }

@@ -178,6 +178,15 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     })
 }
 
+/// A clock where there is one (not in the browser's wasm).
+fn now() -> Option<std::time::Instant> {
+    if cfg!(target_arch = "wasm32") {
+        None
+    } else {
+        Some(std::time::Instant::now())
+    }
+}
+
 /// An open device plus the pipelines built on it so far.
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -186,6 +195,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    /// Time spent building pipelines so far.
+    pipeline_time: Mutex<std::time::Duration>,
     /// Test-only fault injection: a text substitution applied to one kernel's source, so the
     /// portability suite can prove it catches a wrong kernel.
     fault: Mutex<Option<ShaderFault>>,
@@ -219,7 +230,10 @@ impl GpuContext {
         webgpu_default_limits: bool,
     ) -> Result<Arc<Self>> {
         let info = adapter.get_info();
-        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
+        let optional = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP;
         let features = adapter.features() & optional;
         let limits = if webgpu_default_limits {
             // The WebGPU specification's defaults, never more than the adapter has.
@@ -246,6 +260,7 @@ impl GpuContext {
             features,
             pipelines: Mutex::new(HashMap::new()),
             fault: Mutex::new(None),
+            pipeline_time: Mutex::new(std::time::Duration::ZERO),
         }))
     }
 
@@ -289,25 +304,57 @@ impl GpuContext {
         cache
             .entry(kernel)
             .or_insert_with(|| {
+                let start = now();
+                let name = kernel.name();
                 let module = self
                     .device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(kernel.name()),
+                        label: Some(&name),
                         source: wgpu::ShaderSource::Wgsl(self.source_of(kernel).into()),
                     });
-                Arc::new(
+                let pipeline =
                     self.device
                         .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                            label: Some(kernel.name()),
+                            label: Some(&name),
                             layout: None,
                             module: &module,
                             entry_point: Some("main"),
                             compilation_options: Default::default(),
                             cache: None,
-                        }),
-                )
+                        });
+                if let Some(start) = start {
+                    *self.pipeline_time.lock().expect("timer poisoned") += start.elapsed();
+                }
+                Arc::new(pipeline)
             })
             .clone()
+    }
+
+    /// Pipelines built so far, and the time spent building them (shader translation and the
+    /// driver's pipeline creation; some drivers, lavapipe among them, compile to machine code
+    /// only at the first dispatch).
+    pub fn pipeline_stats(&self) -> (usize, std::time::Duration) {
+        let count = self
+            .pipelines
+            .lock()
+            .expect("pipeline cache poisoned")
+            .len();
+        (count, *self.pipeline_time.lock().expect("timer poisoned"))
+    }
+
+    /// Whether the adapter runs compute in subgroups of exactly 8 lanes (lavapipe on AVX), which the
+    /// tuned convolutions exploit to share weights between lanes.
+    pub fn subgroup8(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+            && self.info.subgroup_min_size == 8
+            && self.info.subgroup_max_size == 8
+    }
+
+    /// Whether per-dispatch timestamps can be written inside a compute pass (for profiles).
+    pub fn can_profile(&self) -> bool {
+        self.features.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+        )
     }
 
     /// Largest storage buffer one binding may cover.

@@ -1,9 +1,16 @@
-//! The WGSL kernels shipped in shaders/, compiled into the binary.
+//! The WGSL kernels: the files in shaders/ (compiled into the binary), and the tuned convolutions
+//! generated per tile shape (src/ops/conv/wgsl.rs).
 
-/// One compute kernel (one file in shaders/, entry point `main`).
+use crate::ops::conv::wgsl::{self, ConvTile};
+use std::borrow::Cow;
+
+/// One compute kernel (entry point `main`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    Conv,
+    ConvReference,
+    ConvFast(ConvTile),
+    WinogradInput,
+    WinogradOutput,
     BatchNorm,
     Relu,
     MaxPool,
@@ -15,8 +22,11 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 9] = [
-        Kernel::Conv,
+    /// Every kernel that is a file in shaders/.
+    pub const FILES: [Kernel; 11] = [
+        Kernel::ConvReference,
+        Kernel::WinogradInput,
+        Kernel::WinogradOutput,
         Kernel::BatchNorm,
         Kernel::Relu,
         Kernel::MaxPool,
@@ -27,10 +37,13 @@ impl Kernel {
         Kernel::Softmax,
     ];
 
-    /// The file name in shaders/ without extension.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Conv => "conv",
+    /// The file name in shaders/ without extension, or the generated variant's name.
+    pub fn name(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Kernel::ConvReference => "conv_reference",
+            Kernel::ConvFast(t) => return Cow::Owned(t.name()),
+            Kernel::WinogradInput => "winograd_input",
+            Kernel::WinogradOutput => "winograd_output",
             Kernel::BatchNorm => "batchnorm",
             Kernel::Relu => "relu",
             Kernel::MaxPool => "max_pool",
@@ -39,12 +52,34 @@ impl Kernel {
             Kernel::Add => "add",
             Kernel::Linear => "linear",
             Kernel::Softmax => "softmax",
+        })
+    }
+
+    /// A short name of the kernel family, for profiles.
+    pub fn family(self) -> &'static str {
+        match self {
+            Kernel::ConvReference => "conv (reference)",
+            Kernel::ConvFast(t) if t.batched => "conv 3x3 (winograd)",
+            Kernel::ConvFast(t) if t.pointwise => "conv 1x1",
+            Kernel::ConvFast(_) => "conv kxk (direct)",
+            Kernel::WinogradInput | Kernel::WinogradOutput => "conv 3x3 (winograd)",
+            Kernel::BatchNorm => "batchnorm",
+            Kernel::Relu => "relu",
+            Kernel::MaxPool => "max pool",
+            Kernel::GlobalAvgPool => "global avg pool",
+            Kernel::ShortcutA => "shortcut A",
+            Kernel::Add => "add",
+            Kernel::Linear => "linear",
+            Kernel::Softmax => "softmax",
         }
     }
 
-    pub fn source(self) -> &'static str {
-        match self {
-            Kernel::Conv => include_str!("../../shaders/conv.wgsl"),
+    pub fn source(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Kernel::ConvReference => include_str!("../../shaders/conv_reference.wgsl"),
+            Kernel::ConvFast(t) => return Cow::Owned(wgsl::source(t)),
+            Kernel::WinogradInput => include_str!("../../shaders/winograd_input.wgsl"),
+            Kernel::WinogradOutput => include_str!("../../shaders/winograd_output.wgsl"),
             Kernel::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Kernel::Relu => include_str!("../../shaders/relu.wgsl"),
             Kernel::MaxPool => include_str!("../../shaders/max_pool.wgsl"),
@@ -53,6 +88,6 @@ impl Kernel {
             Kernel::Add => include_str!("../../shaders/add.wgsl"),
             Kernel::Linear => include_str!("../../shaders/linear.wgsl"),
             Kernel::Softmax => include_str!("../../shaders/softmax.wgsl"),
-        }
+        })
     }
 }

@@ -8,5 +8,6 @@ pub mod fuse;
 mod ir;
 pub mod memory;
 pub mod params;
+pub mod space_to_depth;
 
 pub use ir::*;

@@ -1,5 +1,6 @@
 //! Standalone batch norm (shaders/batchnorm.wgsl), for BN that cannot be folded into a conv.
 
+use super::layout::{blocks, pad_channels};
 use super::{Dispatch, Io, batch_len, bind, storage_init, uniform, workgroups};
 use crate::gpu::{GpuContext, Kernel};
 use crate::graph::{BatchNorm, Shape};
@@ -9,8 +10,8 @@ use anyhow::Result;
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BatchNormParams {
-    pub len: u32,
-    pub channels: u32,
+    pub len4: u32,
+    pub blocks: u32,
     pub spatial: u32,
     pub relu: u32,
     pub eps: f32,
@@ -24,16 +25,19 @@ pub fn prepare(
     shape: Shape,
     io: &Io,
 ) -> Result<Dispatch> {
-    let len = batch_len(io.batch, shape)?;
-    let stats: Vec<f32> = [&bn.gamma, &bn.beta, &bn.mean, &bn.var]
-        .into_iter()
-        .flatten()
-        .copied()
-        .collect();
+    let len4 = batch_len(io.batch, shape)? / 4;
+    // Padding channels get gamma 0, beta 0, mean 0, var 1: they stay 0.
+    let stats: Vec<f32> = [
+        pad_channels(&bn.gamma, 0.0),
+        pad_channels(&bn.beta, 0.0),
+        pad_channels(&bn.mean, 0.0),
+        pad_channels(&bn.var, 1.0),
+    ]
+    .concat();
     let stats_buf = storage_init(ctx, &format!("{name}.stats"), &stats)?;
     let params = BatchNormParams {
-        len,
-        channels: shape[0] as u32,
+        len4,
+        blocks: blocks(shape) as u32,
         spatial: (shape[1] * shape[2]) as u32,
         relu: bn.relu as u32,
         eps: bn.eps,
@@ -52,7 +56,7 @@ pub fn prepare(
         kernel: Kernel::BatchNorm,
         pipeline,
         bind_group,
-        workgroups: workgroups(ctx, len as u64)?,
+        workgroups: workgroups(ctx, len4 as u64)?,
         weight_bytes: stats.len() as u64 * 4,
         macs: 0,
     })

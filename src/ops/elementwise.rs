@@ -9,7 +9,7 @@ use anyhow::Result;
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ReluParams {
-    pub len: u32,
+    pub len4: u32,
     pub _pad: [u32; 3],
 }
 
@@ -18,8 +18,9 @@ pub struct ReluParams {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SoftmaxParams {
     pub rows: u32,
-    pub len: u32,
-    pub _pad: [u32; 2],
+    pub channels: u32,
+    pub blocks: u32,
+    pub spatial: u32,
 }
 
 /// A dispatch binding (input, output, params), as pool and residual kernels also use.
@@ -50,14 +51,14 @@ pub(crate) fn unary(
 }
 
 pub fn prepare_relu(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
-    let len = batch_len(io.batch, shape)?;
-    let params = ReluParams { len, _pad: [0; 3] };
+    let len4 = batch_len(io.batch, shape)? / 4;
+    let params = ReluParams { len4, _pad: [0; 3] };
     unary(
         ctx,
         name,
         Kernel::Relu,
         uniform(ctx, name, &params),
-        len as u64,
+        len4 as u64,
         io,
     )
 }
@@ -66,8 +67,9 @@ pub fn prepare_softmax(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> R
     batch_len(io.batch, shape)?;
     let params = SoftmaxParams {
         rows: io.batch as u32,
-        len: (shape[0] * shape[1] * shape[2]) as u32,
-        _pad: [0; 2],
+        channels: shape[0] as u32,
+        blocks: super::layout::blocks(shape) as u32,
+        spatial: (shape[1] * shape[2]) as u32,
     };
     unary(
         ctx,

@@ -1,9 +1,11 @@
 //! Host side of each kernel family: packs weights, fills the shader's params struct, and turns one
 //! graph node into one GPU dispatch. Shapes travel in uniforms, so one pipeline serves every layer.
+//! Every kernel reads and writes activations in the channel-blocked layout of [`layout`].
 
 pub mod batchnorm;
 pub mod conv;
 pub mod elementwise;
+pub mod layout;
 pub mod linear;
 pub mod pool;
 pub mod residual;
@@ -36,6 +38,9 @@ pub struct Io<'a> {
     pub in_shapes: Vec<Shape>,
     pub output: &'a wgpu::Buffer,
     pub batch: usize,
+    /// The node's temporaries (sized by [`scratch_floats`]), for kernels that run in several
+    /// steps; empty for the others.
+    pub scratch: Vec<&'a wgpu::Buffer>,
 }
 
 /// Size in bytes of each kernel's params struct as the host writes it; the shader test checks it
@@ -43,7 +48,10 @@ pub struct Io<'a> {
 pub fn params_size(kernel: Kernel) -> usize {
     use std::mem::size_of;
     match kernel {
-        Kernel::Conv => size_of::<conv::ConvParams>(),
+        Kernel::ConvReference => size_of::<conv::ConvParams>(),
+        Kernel::ConvFast(_) => size_of::<conv::wgsl::FastConvParams>(),
+        Kernel::WinogradInput => size_of::<conv::winograd::WinogradInputParams>(),
+        Kernel::WinogradOutput => size_of::<conv::winograd::WinogradOutputParams>(),
         Kernel::BatchNorm => size_of::<batchnorm::BatchNormParams>(),
         Kernel::Relu => size_of::<elementwise::ReluParams>(),
         Kernel::MaxPool => size_of::<pool::MaxPoolParams>(),
@@ -55,10 +63,32 @@ pub fn params_size(kernel: Kernel) -> usize {
     }
 }
 
-/// Builds the dispatch for one node of an optimized graph.
-pub fn prepare(ctx: &GpuContext, node: &Node, io: &Io) -> Result<Dispatch> {
+/// Floats of the temporaries a node needs (none, or two for Winograd).
+pub fn scratch_floats(
+    ctx: &GpuContext,
+    node: &Node,
+    in_shapes: &[Shape],
+    batch: usize,
+    conv_policy: conv::ConvPolicy,
+) -> Vec<usize> {
     match &node.op {
-        Op::Conv(c) => conv::prepare(ctx, &node.name, c, node.shape, io),
+        Op::Conv(c) => conv::scratch_floats(ctx, c, in_shapes[0], node.shape, batch, conv_policy),
+        _ => Vec::new(),
+    }
+}
+
+/// Builds the dispatches for one node of an optimized graph (one, except for multi-step kernels).
+pub fn prepare(
+    ctx: &GpuContext,
+    node: &Node,
+    io: &Io,
+    conv_policy: conv::ConvPolicy,
+) -> Result<Vec<Dispatch>> {
+    if let Op::Conv(c) = &node.op {
+        return conv::prepare(ctx, &node.name, c, node.shape, io, conv_policy);
+    }
+    Ok(vec![match &node.op {
+        Op::Conv(_) => unreachable!(),
         Op::BatchNorm(bn) => batchnorm::prepare(ctx, &node.name, bn, node.shape, io),
         Op::Relu => elementwise::prepare_relu(ctx, &node.name, node.shape, io),
         Op::MaxPool(p) => pool::prepare_max(ctx, &node.name, p, node.shape, io),
@@ -70,7 +100,7 @@ pub fn prepare(ctx: &GpuContext, node: &Node, io: &Io) -> Result<Dispatch> {
         Op::Linear(l) => linear::prepare(ctx, &node.name, l, io),
         Op::Softmax => elementwise::prepare_softmax(ctx, &node.name, node.shape, io),
         Op::Input => bail!("the input node has no dispatch"),
-    }
+    }?])
 }
 
 /// A read-only storage buffer holding `data` (at least 4 bytes: WebGPU rejects empty bindings).
@@ -146,7 +176,8 @@ pub fn u32_of(v: usize, what: &str) -> Result<u32> {
         .map_err(|_| anyhow::anyhow!("{what} = {v} does not fit the kernels' 32-bit indices"))
 }
 
-/// Elements of a batch of activations of per-image shape `s`, checked against 32-bit indexing.
+/// Floats of a batch of activations of per-image shape `s` (channel-blocked, so channels rounded
+/// up to 4), checked against 32-bit indexing.
 pub fn batch_len(batch: usize, s: Shape) -> Result<u32> {
-    u32_of(batch * s[0] * s[1] * s[2], "activation length")
+    u32_of(batch * layout::blocked_len(s), "activation length")
 }

@@ -1,6 +1,7 @@
 //! Max pooling and global average pooling.
 
 use super::elementwise::unary;
+use super::layout::blocks;
 use super::{Dispatch, Io, batch_len, u32_of, uniform};
 use crate::gpu::{GpuContext, Kernel};
 use crate::graph::{MaxPool, Shape};
@@ -40,11 +41,11 @@ pub fn prepare_max(
     out: Shape,
     io: &Io,
 ) -> Result<Dispatch> {
-    let [c, ih, iw] = io.in_shapes[0];
+    let [_, ih, iw] = io.in_shapes[0];
     batch_len(io.batch, io.in_shapes[0])?;
-    let len = batch_len(io.batch, out)?;
+    let len4 = batch_len(io.batch, out)? / 4;
     let params = MaxPoolParams {
-        planes: u32_of(io.batch * c, "planes")?,
+        planes: u32_of(io.batch * blocks(out), "planes")?,
         in_h: ih as u32,
         in_w: iw as u32,
         out_h: out[1] as u32,
@@ -62,16 +63,17 @@ pub fn prepare_max(
         name,
         Kernel::MaxPool,
         uniform(ctx, name, &params),
-        len as u64,
+        len4 as u64,
         io,
     )
 }
 
 pub fn prepare_global_avg(ctx: &GpuContext, name: &str, io: &Io) -> Result<Dispatch> {
-    let [c, h, w] = io.in_shapes[0];
+    let [_, h, w] = io.in_shapes[0];
     batch_len(io.batch, io.in_shapes[0])?;
+    let planes = io.batch * blocks(io.in_shapes[0]);
     let params = GlobalAvgPoolParams {
-        planes: u32_of(io.batch * c, "planes")?,
+        planes: u32_of(planes, "planes")?,
         spatial: (h * w) as u32,
         _pad: [0; 2],
     };
@@ -80,7 +82,7 @@ pub fn prepare_global_avg(ctx: &GpuContext, name: &str, io: &Io) -> Result<Dispa
         name,
         Kernel::GlobalAvgPool,
         uniform(ctx, name, &params),
-        (io.batch * c) as u64,
+        planes as u64,
         io,
     )
 }

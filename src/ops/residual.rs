@@ -27,7 +27,7 @@ pub struct ShortcutAParams {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AddParams {
-    pub len: u32,
+    pub len4: u32,
     pub relu: u32,
     pub _pad: [u32; 2],
 }
@@ -42,7 +42,7 @@ pub fn prepare_shortcut_a(
 ) -> Result<Dispatch> {
     let [ic, ih, iw] = io.in_shapes[0];
     batch_len(io.batch, io.in_shapes[0])?;
-    let len = batch_len(io.batch, out)?;
+    let len4 = batch_len(io.batch, out)? / 4;
     let params = ShortcutAParams {
         batch: io.batch as u32,
         in_c: ic as u32,
@@ -60,7 +60,7 @@ pub fn prepare_shortcut_a(
         name,
         Kernel::ShortcutA,
         uniform(ctx, name, &params),
-        len as u64,
+        len4 as u64,
         io,
     )
 }
@@ -72,9 +72,9 @@ pub fn prepare_add(
     shape: Shape,
     io: &Io,
 ) -> Result<Dispatch> {
-    let len = batch_len(io.batch, shape)?;
+    let len4 = batch_len(io.batch, shape)? / 4;
     let params = AddParams {
-        len,
+        len4,
         relu: relu as u32,
         _pad: [0; 2],
     };
@@ -91,7 +91,7 @@ pub fn prepare_add(
         kernel: Kernel::Add,
         pipeline,
         bind_group,
-        workgroups: workgroups(ctx, len as u64)?,
+        workgroups: workgroups(ctx, len4 as u64)?,
         weight_bytes: 0,
         macs: 0,
     })

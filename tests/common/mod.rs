@@ -4,6 +4,7 @@
 use resnet_wgpu::gpu::{GpuContext, GpuOptions};
 use resnet_wgpu::graph::Graph;
 use resnet_wgpu::model::npy::read_npy;
+use resnet_wgpu::ops::conv::{ConvPolicy, ConvTile};
 use resnet_wgpu::{Session, SessionOptions, Tensor};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -84,15 +85,67 @@ pub fn check_close(got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<f3
 
 /// Runs a graph on the GPU and returns the output of every image.
 pub fn run_gpu(graph: &Graph, input: &[f32], batch: usize, optimize: bool) -> Vec<f32> {
+    run_gpu_with(graph, input, batch, optimize, ConvPolicy::Auto)
+}
+
+/// [`run_gpu`] with a chosen convolution kernel.
+pub fn run_gpu_with(
+    graph: &Graph,
+    input: &[f32],
+    batch: usize,
+    optimize: bool,
+    conv: ConvPolicy,
+) -> Vec<f32> {
     let session = Session::new(
         gpu(),
         graph,
         &SessionOptions {
             batch,
             optimize,
+            conv,
             ..Default::default()
         },
     )
     .unwrap();
     session.run(input).unwrap().logits
+}
+
+/// Every convolution kernel choice this adapter can run: the reference, the automatic choice,
+/// tuned variants of several tile shapes (with and without the 1x1 path; the subgroup ones only
+/// where subgroups are 8 lanes wide), and Winograd on every 3x3 stride-1 layer.
+pub fn conv_policies() -> Vec<ConvPolicy> {
+    let mut out = vec![ConvPolicy::Reference, ConvPolicy::Auto];
+    let subgroup8 = gpu().subgroup8();
+    for (tm, px, pointwise, sg) in [
+        (32, 4, true, true),
+        (16, 4, false, true),
+        (8, 1, true, true),
+        (24, 3, true, true),
+        (8, 3, true, false),
+        (12, 2, false, false),
+    ] {
+        if sg && !subgroup8 {
+            continue;
+        }
+        out.push(ConvPolicy::Tile(ConvTile {
+            tm,
+            px,
+            pointwise,
+            subgroup8: sg,
+            batched: false,
+        }));
+    }
+    for (tm, px, sg) in [(32, 4, true), (8, 2, true), (16, 3, false)] {
+        if sg && !subgroup8 {
+            continue;
+        }
+        out.push(ConvPolicy::Winograd(ConvTile {
+            tm,
+            px,
+            pointwise: true,
+            subgroup8: sg,
+            batched: true,
+        }));
+    }
+    out
 }

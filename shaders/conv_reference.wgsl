@@ -1,7 +1,10 @@
-// 2-D convolution (groups = 1) as a direct loop with a register block: each invocation computes
-// 4 output channels x 4 consecutive output pixels of one image, so every weight vec4 and every input
-// value it loads feeds 4 multiply-adds. Epilogue: + bias, + residual, then ReLU (flags).
-// Weights are packed at load time as [in_c * kernel_h * kernel_w][out_c4] vec4s (see ops/conv.rs).
+// Reference 2-D convolution (groups = 1): a plain direct loop, kept simple and obviously correct;
+// the tuned kernels (see src/ops/conv/wgsl.rs) are tested and benchmarked against it. Each
+// invocation computes one block of 4 output channels x 4 consecutive output pixels of one image.
+// Activations are channel-blocked (see src/ops/layout.rs): one vec4 = 4 channels of one pixel.
+// Weights are packed at load time as [in_c * kernel_h * kernel_w][out_c4] vec4s (4 output
+// channels each, zero past out_c); bias as out_c4 vec4s (zero if the conv has none).
+// Epilogue: + bias, + residual, then ReLU (flags).
 
 struct ConvParams {
     batch: u32,
@@ -22,23 +25,25 @@ struct ConvParams {
     pixel_blocks: u32,
 }
 
-const HAS_BIAS: u32 = 1u;
 const HAS_RESIDUAL: u32 = 2u;
 const RELU: u32 = 4u;
 const PIXELS: u32 = 4u;
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> residual: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(5) var<uniform> p: ConvParams;
 
-fn load_input(base: u32, y: i32, x: i32) -> f32 {
+// Input channel `ic` of image `n` at (y, x), 0 outside the image.
+fn load_input(n: u32, ic: u32, y: i32, x: i32) -> f32 {
     if (y < 0 || x < 0 || y >= i32(p.in_h) || x >= i32(p.in_w)) {
         return 0.0;
     }
-    return input[base + u32(y) * p.in_w + u32(x)];
+    let in_c4 = (p.in_c + 3u) / 4u;
+    let block = (n * in_c4 + ic / 4u) * p.in_h * p.in_w;
+    return input[(block + u32(y) * p.in_w + u32(x)) * 4u + ic % 4u];
 }
 
 fn store(n: u32, pixel: u32, oc4: u32, acc: vec4<f32>) {
@@ -46,24 +51,15 @@ fn store(n: u32, pixel: u32, oc4: u32, acc: vec4<f32>) {
     if (pixel >= out_hw) {
         return;
     }
-    for (var k = 0u; k < 4u; k++) {
-        let oc = oc4 * 4u + k;
-        if (oc >= p.out_c) {
-            return;
-        }
-        let index = (n * p.out_c + oc) * out_hw + pixel;
-        var v = acc[k];
-        if ((p.flags & HAS_BIAS) != 0u) {
-            v += bias[oc];
-        }
-        if ((p.flags & HAS_RESIDUAL) != 0u) {
-            v += residual[index];
-        }
-        if ((p.flags & RELU) != 0u) {
-            v = max(v, 0.0);
-        }
-        output[index] = v;
+    let index = (n * p.out_c4 + oc4) * out_hw + pixel;
+    var v = acc + bias[oc4];
+    if ((p.flags & HAS_RESIDUAL) != 0u) {
+        v += residual[index];
     }
+    if ((p.flags & RELU) != 0u) {
+        v = max(v, vec4<f32>(0.0));
+    }
+    output[index] = v;
 }
 
 @compute @workgroup_size(64)
@@ -102,18 +98,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    let in_hw = p.in_h * p.in_w;
     var w_index = oc4;
     for (var ic = 0u; ic < p.in_c; ic++) {
-        let base = (n * p.in_c + ic) * in_hw;
         for (var ky = 0; ky < i32(p.kernel_h); ky++) {
             for (var kx = 0; kx < i32(p.kernel_w); kx++) {
                 let w = weight[w_index];
                 w_index += p.out_c4;
-                acc0 += load_input(base, y0 + ky, x0 + kx) * w;
-                acc1 += load_input(base, y1 + ky, x1 + kx) * w;
-                acc2 += load_input(base, y2 + ky, x2 + kx) * w;
-                acc3 += load_input(base, y3 + ky, x3 + kx) * w;
+                acc0 += load_input(n, ic, y0 + ky, x0 + kx) * w;
+                acc1 += load_input(n, ic, y1 + ky, x1 + kx) * w;
+                acc2 += load_input(n, ic, y2 + ky, x2 + kx) * w;
+                acc3 += load_input(n, ic, y3 + ky, x3 + kx) * w;
             }
         }
     }
