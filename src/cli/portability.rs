@@ -30,7 +30,7 @@ pub struct PortabilityArgs {
     /// Reference fixtures folder (default: ../shared/fixtures if it exists)
     #[arg(long)]
     fixtures: Option<PathBuf>,
-    /// Test only: plant a bug in the max-pool kernel, to show the suite catches it
+    /// Test only: plant a bug in the max-pool kernel (+0.01 on every output), to show the suite catches it
     #[arg(long, hide = true)]
     inject_fault: bool,
 }
@@ -57,7 +57,7 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
     let fault = args.inject_fault.then(|| ShaderFault {
         kernel: Kernel::MaxPool,
         find: "output[i] = m;".into(),
-        replace: "output[i] = m + 0.001;".into(),
+        replace: "output[i] = m + 0.01;".into(),
     });
     let mut reports = Vec::new();
     for adapter in &adapters {
