@@ -7,7 +7,6 @@ pub mod compare;
 pub mod report;
 
 use crate::gpu::GpuContext;
-use crate::model;
 use crate::reference::run_graph;
 use crate::session::{Session, SessionOptions};
 use crate::tensor::SplitMix64;
@@ -72,7 +71,7 @@ async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usiz
     let input = SplitMix64(7).normal_vec(case.batch * c * h * w, 1.0);
     let tolerance = format!("atol {:.0e} + rtol {:.0e}", case.atol, case.rtol);
     let gpu = async {
-        let session = Session::new(
+        let session = Session::new_async(
             ctx.clone(),
             &case.graph,
             &SessionOptions {
@@ -80,7 +79,8 @@ async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usiz
                 optimize: case.optimize,
                 ..Default::default()
             },
-        )?;
+        )
+        .await?;
         let mut times = Vec::new();
         let mut out = Vec::new();
         for _ in 0..runs.max(1) {
@@ -129,7 +129,7 @@ async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usiz
 /// Checks a reference fixture (safetensors + input + ONNX Runtime logits) if it is there.
 #[cfg(not(target_arch = "wasm32"))]
 async fn run_fixture(ctx: &Arc<GpuContext>, dir: &std::path::Path, name: &str) -> Check {
-    use crate::model::npy::read_npy;
+    use crate::model::{self, npy::read_npy};
     let result = async {
         let m = model::load_file(&dir.join(format!("{name}/{name}.safetensors")), None)?;
         let read = |suffix: &str| -> anyhow::Result<crate::Tensor> {
@@ -139,14 +139,15 @@ async fn run_fixture(ctx: &Arc<GpuContext>, dir: &std::path::Path, name: &str) -
         let input = read("input")?;
         let want = read("logits_ort")?;
         let graph = m.graph_for([input.shape[1], input.shape[2], input.shape[3]])?;
-        let session = Session::new(
+        let session = Session::new_async(
             ctx.clone(),
             &graph,
             &SessionOptions {
                 batch: input.shape[0],
                 ..Default::default()
             },
-        )?;
+        )
+        .await?;
         let t = Instant::now();
         let got = session.run_async(&input.data).await?.logits;
         anyhow::Ok((
