@@ -69,6 +69,7 @@ impl Session {
     /// Plans `graph` on `ctx`. Fails with a clear message if a layer cannot fit the adapter.
     pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
+        ctx.check_alive()?;
         graph.validate()?;
         let graph = if opts.optimize {
             optimize(graph)
@@ -87,6 +88,9 @@ impl Session {
             tap_values.push((name.clone(), v));
         }
         let plan = plan_memory(&graph, batch, &pinned);
+        // Every wgpu error while planning lands in these scopes (never in the uncaptured handler).
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let errors = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let slots: Vec<wgpu::Buffer> = plan
             .slot_bytes
             .iter()
@@ -102,24 +106,35 @@ impl Session {
                 })
             })
             .collect();
-        let errors = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut dispatches = Vec::with_capacity(graph.nodes.len());
-        for (i, node) in graph.nodes.iter().enumerate().skip(1) {
-            let io = Io {
-                inputs: node
-                    .inputs
-                    .iter()
-                    .map(|&v| &slots[plan.slot_of[v]])
-                    .collect(),
-                in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
-                output: &slots[plan.slot_of[i]],
-                batch,
-            };
-            dispatches.push(
-                ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
-            );
+        let prepared: Result<()> = (|| {
+            for (i, node) in graph.nodes.iter().enumerate().skip(1) {
+                let io = Io {
+                    inputs: node
+                        .inputs
+                        .iter()
+                        .map(|&v| &slots[plan.slot_of[v]])
+                        .collect(),
+                    in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
+                    output: &slots[plan.slot_of[i]],
+                    batch,
+                };
+                dispatches.push(
+                    ops::prepare(&ctx, node, &io)
+                        .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
+                );
+            }
+            Ok(())
+        })();
+        // Pop both scopes whatever happened (they are a per-thread stack), then report.
+        let validation = pop_error_scope(errors);
+        let out_of_memory = pop_error_scope(oom);
+        prepared?;
+        if let Some(e) = out_of_memory {
+            bail!("the GPU ran out of memory planning the network: {e}");
         }
-        if let Some(e) = pop_error_scope(errors) {
+        if let Some(e) = validation {
+            ctx.check_alive()?;
             bail!("the GPU rejected the network's pipelines: {e}");
         }
         let mut offset = 0u64;
@@ -247,6 +262,13 @@ impl Session {
     }
 
     async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
+        // A lost device (driver reset, GPU removed, `destroy()`) accepts every call silently and
+        // then fails to map the results: check before and after, and say what happened.
+        self.ctx.check_alive()?;
+        let errors = self
+            .ctx
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
         self.upload(input);
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         self.encode(&mut encoder, None);
@@ -255,7 +277,18 @@ impl Session {
             encoder.copy_buffer_to_buffer(&self.slots[r.slot], 0, &self.staging, r.offset, bytes);
         }
         self.ctx.queue.submit([encoder.finish()]);
-        let bytes = read_buffer(&self.ctx, &self.staging).await?;
+        if let Some(e) = pop_error_scope(errors) {
+            self.ctx.check_alive()?;
+            bail!("the GPU rejected the run: {e}");
+        }
+        let bytes = match read_buffer(&self.ctx, &self.staging).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.ctx.check_alive()?;
+                return Err(e);
+            }
+        };
+        self.ctx.check_alive()?;
         let floats: &[f32] = bytemuck::cast_slice(&bytes);
         Ok(self
             .readbacks
@@ -267,23 +300,29 @@ impl Session {
 
 /// The largest batch (up to `wanted`) whose every activation fits one storage binding.
 fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
-    let largest = graph
-        .nodes
-        .iter()
-        .map(|n| (n.shape[0] * n.shape[1] * n.shape[2] * 4) as u64)
-        .max()
-        .unwrap_or(4);
+    let bytes = |n: &crate::graph::Node| {
+        n.shape
+            .iter()
+            .fold(4u64, |b, &d| b.saturating_mul(d as u64))
+    };
+    // The first of the largest: the layer where the trouble starts.
+    let Some(largest) = graph.nodes.iter().rev().max_by_key(|n| bytes(n)) else {
+        bail!("the graph is empty");
+    };
+    let (name, need) = (&largest.name, bytes(largest));
     let limit = ctx.max_binding();
-    let fits = (limit / largest) as usize;
+    let fits = (limit / need.max(4)) as usize;
     if fits == 0 {
         bail!(
-            "one image's activation needs {largest} bytes but adapter '{}' allows {limit} bytes per storage binding",
+            "layer '{name}' needs {need} bytes for one image's {:?} output but adapter '{}' allows {limit} bytes per storage binding (max_storage_buffer_binding_size); use a smaller input",
+            largest.shape,
             ctx.info.name
         );
     }
     if fits < wanted {
         log::warn!(
-            "batch {wanted} exceeds adapter limits ({limit} bytes per binding): running in chunks of {fits}"
+            "batch {wanted} does not fit adapter '{}' (layer '{name}' needs {need} bytes per image, {limit} bytes per binding): running in chunks of {fits}",
+            ctx.info.name
         );
     }
     Ok(wanted.min(fits))
