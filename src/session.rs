@@ -107,29 +107,24 @@ impl Session {
             })
             .collect();
         let mut dispatches = Vec::with_capacity(graph.nodes.len());
-        let prepared: Result<()> = (|| {
-            for (i, node) in graph.nodes.iter().enumerate().skip(1) {
-                let io = Io {
-                    inputs: node
-                        .inputs
-                        .iter()
-                        .map(|&v| &slots[plan.slot_of[v]])
-                        .collect(),
-                    in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
-                    output: &slots[plan.slot_of[i]],
-                    batch,
-                };
-                dispatches.push(
-                    ops::prepare(&ctx, node, &io)
-                        .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
-                );
-            }
-            Ok(())
-        })();
-        // Pop both scopes whatever happened (they are a per-thread stack), then report.
+        // An early return drops the scope guards, which pops them (innermost first).
+        for (i, node) in graph.nodes.iter().enumerate().skip(1) {
+            let io = Io {
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|&v| &slots[plan.slot_of[v]])
+                    .collect(),
+                in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
+                output: &slots[plan.slot_of[i]],
+                batch,
+            };
+            dispatches.push(
+                ops::prepare(&ctx, node, &io).map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
+            );
+        }
         let validation = pop_error_scope(errors);
         let out_of_memory = pop_error_scope(oom);
-        prepared?;
         if let Some(e) = out_of_memory {
             bail!("the GPU ran out of memory planning the network: {e}");
         }
