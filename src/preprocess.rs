@@ -9,8 +9,10 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Largest intermediate (resized, before the centre crop) image `apply` makes; a thin image
-/// would otherwise blow up when its short side is scaled to the target.
-const MAX_RESIZED_PIXELS: u64 = 1 << 24;
+/// would otherwise blow up when its short side is scaled to the target (fuzzing found a 148-byte
+/// 389x3 GIF that made a 33195x256 float image). 2^20 leaves ordinary photos (aspect ratio up
+/// to 16:1 at 256) on the plain resize-then-crop path.
+const MAX_RESIZED_PIXELS: u64 = 1 << 20;
 
 /// How one image becomes one (3, H, W) input.
 #[derive(Clone, Debug, PartialEq)]
