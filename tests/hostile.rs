@@ -1344,7 +1344,7 @@ fn fuzz_regressions_and_seeds_never_panic() {
                 let started = std::time::Instant::now();
                 let result = std::panic::catch_unwind(|| fuzz_one(target, &bytes));
                 let took = started.elapsed();
-                assert!(took.as_secs_f32() < 2.0, "{} took {took:?}", path.display());
+                assert!(took.as_secs_f32() < 5.0, "{} took {took:?}", path.display());
                 // The ONNX seeds are valid models (so the fuzzer starts inside the importer).
                 if dir.ends_with("seeds/onnx") {
                     assert!(
