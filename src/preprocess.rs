@@ -11,6 +11,12 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 
+/// Largest intermediate (resized, before the centre crop) image `apply` makes; a thin image
+/// would otherwise blow up when its short side is scaled to the target (fuzzing found a 148-byte
+/// 389x3 GIF that made a 33195x256 float image). 2^20 leaves ordinary photos (aspect ratio up
+/// to 16:1 at 256) on the plain resize-then-crop path.
+const MAX_RESIZED_PIXELS: u64 = 1 << 20;
+
 /// How one image becomes one (3, H, W) input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preprocess {
@@ -136,12 +142,22 @@ impl Preprocess {
             Some(s) => {
                 let (iw, ih) = (img.width().max(1), img.height().max(1));
                 let scale = s as f64 / iw.min(ih) as f64;
-                let (nw, nh) = (
-                    ((iw as f64 * scale).round() as u32).max(w),
-                    ((ih as f64 * scale).round() as u32).max(h),
-                );
-                let r = img.resize_exact(nw, nh, FilterType::Triangle);
-                r.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
+                let scaled = |v: u32, min: u32| ((v as f64 * scale).round() as u32).max(min);
+                let (nw, nh) = (scaled(iw, w), scaled(ih, h));
+                if nw as u64 * nh as u64 <= MAX_RESIZED_PIXELS {
+                    let r = img.resize_exact(nw, nh, FilterType::Triangle);
+                    r.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
+                } else {
+                    // A thin image (say 1x16384) scaled up so that its short side is `s` would
+                    // be gigabytes; only its centre survives the crop, so cut the source down to
+                    // that centre (plus a few pixels for the filter) first.
+                    let keep = |v: u32, out: u32| v.min((out as f64 / scale).ceil() as u32 + 4);
+                    let (cw, ch) = (keep(iw, w), keep(ih, h));
+                    let src = img.crop_imm((iw - cw) / 2, (ih - ch) / 2, cw, ch);
+                    let (nw, nh) = (scaled(cw, w), scaled(ch, h));
+                    let r = src.resize_exact(nw, nh, FilterType::Triangle);
+                    r.crop_imm((nw - w) / 2, (nh - h) / 2, w, h)
+                }
             }
             None => img.resize_exact(w, h, FilterType::Triangle),
         };
@@ -180,6 +196,11 @@ pub fn load_image(path: &std::path::Path) -> Result<DynamicImage> {
     decode_image(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
+/// Images larger than this on either side are refused.
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+/// Decoded images larger than this (bytes) are refused.
+pub const MAX_IMAGE_BYTES: u64 = 512 << 20;
+
 /// Decodes image bytes (any format the `image` crate knows), honouring EXIF orientation.
 pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     use image::ImageDecoder;
@@ -187,9 +208,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
         .with_guessed_format()
         .map_err(|e| anyhow!("cannot read image: {e}"))?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(16384);
-    limits.max_image_height = Some(16384);
-    limits.max_alloc = Some(512 << 20);
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
     reader.limits(limits);
     if reader.format().is_none() {
         return Err(anyhow!("not an image (unknown format)"));
@@ -197,6 +218,17 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| anyhow!("not a valid image: {e}"))?;
+    // `into_decoder` checks the side limits but not the memory limit (only `ImageReader::decode`
+    // does, and it cannot give us the EXIF orientation): check the decoded size here, before
+    // anything is allocated for it.
+    let (w, h) = decoder.dimensions();
+    let bytes = decoder.total_bytes();
+    if bytes > MAX_IMAGE_BYTES {
+        return Err(anyhow!(
+            "a {w}x{h} {:?} image needs {bytes} bytes decoded, over the limit of {MAX_IMAGE_BYTES} (a decompression bomb?)",
+            decoder.color_type()
+        ));
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);

@@ -79,8 +79,8 @@ impl Session {
     /// Plans `graph` on `ctx`. Fails with a clear message if a layer cannot fit the adapter.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
-        let (session, scope) = Self::plan(ctx, graph, opts)?;
-        check_scope(pollster::block_on(scope.pop()))?;
+        let (session, scopes) = Self::plan(ctx, graph, opts)?;
+        pollster::block_on(scopes.check(&session.ctx))?;
         Ok(session)
     }
 
@@ -90,19 +90,19 @@ impl Session {
         graph: &Graph,
         opts: &SessionOptions,
     ) -> Result<Self> {
-        let (session, scope) = Self::plan(ctx, graph, opts)?;
-        check_scope(scope.pop().await)?;
+        let (session, scopes) = Self::plan(ctx, graph, opts)?;
+        scopes.check(&session.ctx).await?;
         Ok(session)
     }
 
-    /// Makes every buffer, pipeline and bind group, inside a validation error scope that the
-    /// caller pops.
+    /// Makes every buffer, pipeline and bind group, inside error scopes that the caller pops.
     fn plan(
         ctx: Arc<GpuContext>,
         graph: &Graph,
         opts: &SessionOptions,
-    ) -> Result<(Self, wgpu::ErrorScopeGuard)> {
+    ) -> Result<(Self, PlanScopes)> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
+        ctx.check_alive()?;
         graph.validate()?;
         let mut graph = if opts.optimize {
             optimize(graph)
@@ -144,6 +144,9 @@ impl Session {
             })
             .collect();
         let plan = plan_memory(&graph, batch, &pinned, &temps);
+        // Every wgpu error while planning lands in these scopes (never in the uncaptured handler).
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let slots: Vec<wgpu::Buffer> = plan
             .slot_bytes
             .iter()
@@ -159,8 +162,8 @@ impl Session {
                 })
             })
             .collect();
-        let errors = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut dispatches = Vec::with_capacity(graph.nodes.len());
+        // An early return drops the scope guards, which pops them (innermost first).
         for (i, node) in graph.nodes.iter().enumerate().skip(1) {
             let io = Io {
                 inputs: node
@@ -214,7 +217,7 @@ impl Session {
             staging,
             stem_fold,
         };
-        Ok((session, errors))
+        Ok((session, PlanScopes { validation, oom }))
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
@@ -398,6 +401,13 @@ impl Session {
     }
 
     async fn run_batch(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
+        // A lost device (driver reset, GPU removed, `destroy()`) accepts every call silently and
+        // then fails to map the results: check before and after, and say what happened.
+        self.ctx.check_alive()?;
+        let errors = self
+            .ctx
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
         self.upload(input);
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
         self.encode(&mut encoder, None);
@@ -406,7 +416,18 @@ impl Session {
             encoder.copy_buffer_to_buffer(&self.slots[r.slot], 0, &self.staging, r.offset, bytes);
         }
         self.ctx.queue.submit([encoder.finish()]);
-        let bytes = read_buffer(&self.ctx, &self.staging).await?;
+        if let Some(e) = errors.pop().await {
+            self.ctx.check_alive()?;
+            bail!("the GPU rejected the run: {e}");
+        }
+        let bytes = match read_buffer(&self.ctx, &self.staging).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.ctx.check_alive()?;
+                return Err(e);
+            }
+        };
+        self.ctx.check_alive()?;
         let floats: &[f32] = bytemuck::cast_slice(&bytes);
         Ok(self
             .readbacks
@@ -421,24 +442,31 @@ impl Session {
 
 /// The largest batch (up to `wanted`) whose every activation fits one storage binding.
 fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
-    let largest = graph
-        .nodes
-        .iter()
-        // u64: on wasm32 `usize` is 32 bits and a huge input must be refused, not wrap around.
-        .map(|n| n.shape[0].div_ceil(4) as u64 * 4 * n.shape[1] as u64 * n.shape[2] as u64 * 4)
-        .max()
-        .unwrap_or(4);
+    // In the blocked layout (channels padded to 4), in u64: on wasm32 `usize` is 32 bits and a
+    // huge input must be refused, not wrap around.
+    let bytes = |n: &crate::graph::Node| {
+        [n.shape[0].div_ceil(4) * 4, n.shape[1], n.shape[2]]
+            .iter()
+            .fold(4u64, |b, &d| b.saturating_mul(d as u64))
+    };
+    // The first of the largest: the layer where the trouble starts.
+    let Some(largest) = graph.nodes.iter().rev().max_by_key(|n| bytes(n)) else {
+        bail!("the graph is empty");
+    };
+    let (name, need) = (&largest.name, bytes(largest));
     let limit = ctx.max_binding();
-    let fits = (limit / largest) as usize;
+    let fits = (limit / need.max(4)) as usize;
     if fits == 0 {
         bail!(
-            "one image's activation needs {largest} bytes but adapter '{}' allows {limit} bytes per storage binding",
+            "layer '{name}' needs {need} bytes for one image's {:?} output but adapter '{}' allows {limit} bytes per storage binding (max_storage_buffer_binding_size); use a smaller input",
+            largest.shape,
             ctx.info.name
         );
     }
     if fits < wanted {
         log::warn!(
-            "batch {wanted} exceeds adapter limits ({limit} bytes per binding): running in chunks of {fits}"
+            "batch {wanted} does not fit adapter '{}' (layer '{name}' needs {need} bytes per image, {limit} bytes per binding): running in chunks of {fits}",
+            ctx.info.name
         );
     }
     Ok(wanted.min(fits))
@@ -469,10 +497,24 @@ pub async fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<
     Ok(data)
 }
 
-/// Turns a popped validation scope into an error.
-fn check_scope(error: Option<wgpu::Error>) -> Result<()> {
-    match error {
-        Some(e) => bail!("the GPU rejected the network's pipelines: {e}"),
-        None => Ok(()),
+/// The error scopes around planning, innermost (validation) last.
+struct PlanScopes {
+    validation: wgpu::ErrorScopeGuard,
+    oom: wgpu::ErrorScopeGuard,
+}
+
+impl PlanScopes {
+    /// Pops both scopes (natively at once; in the browser the answer is a promise) and turns
+    /// what the GPU reported into a clear error.
+    async fn check(self, ctx: &GpuContext) -> Result<()> {
+        let validation = self.validation.pop().await;
+        if let Some(e) = self.oom.pop().await {
+            bail!("the GPU ran out of memory planning the network: {e}");
+        }
+        if let Some(e) = validation {
+            ctx.check_alive()?;
+            bail!("the GPU rejected the network's pipelines: {e}");
+        }
+        Ok(())
     }
 }

@@ -47,6 +47,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     if n == 0 {
         bail!("{input_name}: the batch is empty");
     }
+    if c == 0 || h == 0 || w == 0 {
+        bail!(
+            "{input_name}: the images are empty (shape {:?})",
+            input.shape
+        );
+    }
     let graph = model
         .graph_for([c, h, w])
         .map_err(|e| anyhow!("{e} (input {input_name} is {c}x{h}x{w})"))?;

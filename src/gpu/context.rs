@@ -163,6 +163,25 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
         adapters.retain(|a| a.get_info().name.to_lowercase().contains(w.as_str()));
     }
     adapters.sort_by_key(|a| preference(&a.get_info()));
+    if adapters.is_empty() && all.is_empty() && backends != wgpu::Backends::all() {
+        // A backend that this platform or build lacks (dx12 on Linux): say what there is.
+        let elsewhere: Vec<String> = if cfg!(target_arch = "wasm32") {
+            Vec::new()
+        } else {
+            enumerate(wgpu::Backends::all())
+                .await
+                .iter()
+                .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
+                .collect()
+        };
+        if !elsewhere.is_empty() {
+            bail!(
+                "no adapter on backend {}; this machine has: {}",
+                opts.backend.as_deref().unwrap_or("auto"),
+                elsewhere.join(", ")
+            );
+        }
+    }
     adapters.into_iter().next().ok_or_else(|| {
         if all.is_empty() && cfg!(target_arch = "wasm32") {
             anyhow!(
@@ -197,6 +216,8 @@ pub struct GpuContext {
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
     /// Time spent building pipelines so far.
     pipeline_time: Mutex<std::time::Duration>,
+    /// Why the device was lost, once it has been (set by wgpu's device-lost callback).
+    lost: Arc<Mutex<Option<String>>>,
     /// Test-only fault injection: a text substitution applied to one kernel's source, so the
     /// portability suite can prove it catches a wrong kernel.
     fault: Mutex<Option<ShaderFault>>,
@@ -223,24 +244,30 @@ impl GpuContext {
         pollster::block_on(Self::new(opts))
     }
 
-    // In the browser wgpu's handles are neither Send nor Sync; the Arc is only shared on one thread.
-    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn from_adapter(
         adapter: &wgpu::Adapter,
         webgpu_default_limits: bool,
     ) -> Result<Arc<Self>> {
-        let info = adapter.get_info();
-        let optional = wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
-            | wgpu::Features::SHADER_F16
-            | wgpu::Features::SUBGROUP;
-        let features = adapter.features() & optional;
         let limits = if webgpu_default_limits {
             // The WebGPU specification's defaults, never more than the adapter has.
             wgpu::Limits::defaults().or_worse_values_from(&adapter.limits())
         } else {
             adapter.limits()
         };
+        Self::with_limits(adapter, limits).await
+    }
+
+    /// Opens `adapter` with exactly `limits` (each no better than the adapter's): how tests and
+    /// the portability suite see what a smaller GPU would do.
+    // In the browser wgpu's handles are neither Send nor Sync; the Arc is only shared on one thread.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    pub async fn with_limits(adapter: &wgpu::Adapter, limits: wgpu::Limits) -> Result<Arc<Self>> {
+        let info = adapter.get_info();
+        let optional = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP;
+        let features = adapter.features() & optional;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("resnet-wgpu"),
@@ -252,6 +279,27 @@ impl GpuContext {
             })
             .await
             .map_err(|e| anyhow!("cannot open a device on adapter '{}': {e}", info.name))?;
+        // wgpu's default for an error nobody captured is a panic. Errors during planning and runs
+        // are captured by error scopes; anything else is logged, never a crash.
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            log::error!("GPU error: {}", format!("{e}").replace('\n', " "));
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let on_lost = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let why = format!(
+                "{reason:?}{}",
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            );
+            log::warn!("the GPU device was lost ({why})");
+            if let Ok(mut l) = on_lost.lock() {
+                *l = Some(why);
+            }
+        });
         Ok(Arc::new(Self {
             device,
             queue,
@@ -259,6 +307,7 @@ impl GpuContext {
             limits,
             features,
             pipelines: Mutex::new(HashMap::new()),
+            lost,
             fault: Mutex::new(None),
             pipeline_time: Mutex::new(std::time::Duration::ZERO),
         }))
@@ -355,6 +404,23 @@ impl GpuContext {
         self.features.contains(
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
         )
+    }
+
+    /// Why the device was lost, if it was. A lost device stays lost: make a new context (and
+    /// new sessions on it) to carry on.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Fails with a clear message once the device is lost.
+    pub fn check_alive(&self) -> Result<()> {
+        match self.lost() {
+            Some(why) => bail!(
+                "the GPU device on adapter '{}' was lost ({why}); create a new GpuContext and Session to continue",
+                self.info.name
+            ),
+            None => Ok(()),
+        }
     }
 
     /// Largest storage buffer one binding may cover.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 const PREFIXES: [&str; 3] = ["module.", "model.", "_orig_mod."];
 
 pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
+    check_layout(bytes).map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
     let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
     let st = SafeTensors::deserialize(bytes)
@@ -27,8 +28,15 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
         }
         let data = to_f32(view.dtype(), view.data())
             .map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
-        if data.iter().any(|v| !v.is_finite()) {
-            log::warn!("{name}: tensor '{key}' holds NaN or infinite values");
+        // A NaN or infinite weight is legal in the format and the model still loads (it may be
+        // unused, or the user may want to see what it does), but it almost always means a broken
+        // export: say so.
+        let bad = data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            log::warn!(
+                "{name}: tensor '{key}' holds {bad} NaN or infinite value(s) of {}; outputs will likely be NaN",
+                data.len()
+            );
         }
         let t = Tensor::new(view.shape().to_vec(), data)
             .map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
@@ -58,6 +66,140 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
         metadata,
         source: name.to_string(),
     })
+}
+
+/// The header size limit of the safetensors format (and crate).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Checks the container layout before the safetensors crate parses it, so that every way a file
+/// can be broken gets a message saying what is wrong and where (the crate's own errors are terse,
+/// and some do not name the tensor). Allocates nothing in proportion to a size the file claims.
+fn check_layout(bytes: &[u8]) -> Result<()> {
+    use serde_json::Value;
+    let len = bytes.len() as u64;
+    if len == 0 {
+        bail!("the file is empty");
+    }
+    let Some(prefix) = bytes.get(..8) else {
+        bail!("the file is {len} bytes, too short for the 8-byte header length it must start with");
+    };
+    let n = u64::from_le_bytes(prefix.try_into().expect("8 bytes"));
+    if n > len - 8 {
+        bail!(
+            "the header length field says {n} bytes but only {} bytes follow it (truncated, or not a safetensors file)",
+            len - 8
+        );
+    }
+    if n > MAX_HEADER {
+        bail!("the header is {n} bytes, more than the format's limit of {MAX_HEADER}");
+    }
+    let header = &bytes[8..8 + n as usize];
+    let text = std::str::from_utf8(header)
+        .map_err(|e| anyhow!("the {n}-byte header is not UTF-8 text: {e}"))?;
+    let json: serde_json::Map<String, Value> = serde_json::from_str(text)
+        .map_err(|e| anyhow!("the {n}-byte header is not a valid JSON object: {e}"))?;
+    let data_len = len - 8 - n;
+    // (begin, end, name) of every tensor, to check overlaps and gaps afterwards.
+    let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(json.len());
+    for (key, info) in &json {
+        if key == "__metadata__" {
+            if !info.is_object()
+                || info
+                    .as_object()
+                    .is_some_and(|m| m.values().any(|v| !v.is_string()))
+            {
+                bail!("__metadata__ must be an object of strings");
+            }
+            continue;
+        }
+        let field = |f: &str| {
+            info.get(f)
+                .ok_or_else(|| anyhow!("tensor '{key}': the header entry has no '{f}'"))
+        };
+        let dtype_name = field("dtype")?
+            .as_str()
+            .ok_or_else(|| anyhow!("tensor '{key}': dtype is not a string"))?;
+        let dtype: Dtype = serde_json::from_value(Value::String(dtype_name.to_string()))
+            .map_err(|_| anyhow!("tensor '{key}': unknown dtype '{dtype_name}'"))?;
+        let shape_json = field("shape")?
+            .as_array()
+            .ok_or_else(|| anyhow!("tensor '{key}': shape is not a list"))?;
+        let mut shape = Vec::with_capacity(shape_json.len().min(64));
+        for d in shape_json {
+            match d.as_u64() {
+                Some(v) => shape.push(v),
+                None if d.as_i64().is_some() || d.as_f64().is_some_and(|f| f < 0.0) => {
+                    bail!(
+                        "tensor '{key}': negative dimension {d} in shape {}",
+                        info["shape"]
+                    )
+                }
+                None => bail!(
+                    "tensor '{key}': dimension {d} in shape {} is not a non-negative integer",
+                    info["shape"]
+                ),
+            }
+        }
+        // u128: a product of u64 dimensions can overflow u64 but not (for a few dims) u128;
+        // saturate for longer shapes.
+        let elements = shape
+            .iter()
+            .try_fold(1u128, |n, &d| n.checked_mul(d as u128))
+            .unwrap_or(u128::MAX);
+        let need_bits = elements.saturating_mul(dtype.bitsize() as u128);
+        let offsets = field("data_offsets")?
+            .as_array()
+            .filter(|o| o.len() == 2)
+            .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)))
+            .ok_or_else(|| {
+                anyhow!(
+                    "tensor '{key}': data_offsets must be two non-negative integers [begin, end]"
+                )
+            })?;
+        let (begin, end) = offsets;
+        if end < begin {
+            bail!("tensor '{key}': data_offsets [{begin}, {end}] run backwards");
+        }
+        if end > data_len {
+            bail!(
+                "tensor '{key}': data_offsets [{begin}, {end}] reach past the end of the {data_len}-byte data section (the file is truncated or the offsets are wrong)"
+            );
+        }
+        if need_bits != (end - begin) as u128 * 8 {
+            let need = if need_bits.is_multiple_of(8) {
+                format!("{} bytes", need_bits / 8)
+            } else {
+                format!("{need_bits} bits")
+            };
+            bail!(
+                "tensor '{key}': shape {shape:?} of {dtype_name} ({elements} elements) needs {need} but its data_offsets [{begin}, {end}] hold {} bytes",
+                end - begin
+            );
+        }
+        spans.push((begin, end, key));
+    }
+    spans.sort();
+    let mut at = 0u64;
+    let mut prev = "";
+    for &(begin, end, key) in &spans {
+        if begin < at {
+            bail!("tensors '{prev}' and '{key}' overlap (bytes {begin}..{at} of the data section)");
+        }
+        if begin > at {
+            bail!(
+                "bytes {at}..{begin} of the data section, before tensor '{key}', belong to no tensor"
+            );
+        }
+        at = end;
+        prev = key;
+    }
+    if at != data_len {
+        bail!(
+            "the data section is {data_len} bytes but the tensors cover only {at}: {} trailing bytes belong to no tensor",
+            data_len - at
+        );
+    }
+    Ok(())
 }
 
 fn parse_shortcut(s: &str) -> Option<Shortcut> {
