@@ -23,6 +23,9 @@ pub mod reference;
 pub mod session;
 pub mod tensor;
 
+/// This crate's version, as reports print it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub use classifier::{Classifier, Prediction};
 pub use graph::arch::ArchSpec;
 pub use model::Model;

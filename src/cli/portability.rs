@@ -83,10 +83,11 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
                 default_limits,
                 &opts,
                 fault.clone(),
+                &mut |c| eprintln!("  {}", report::progress_line(c)),
             )));
         }
     }
-    let version = env!("CARGO_PKG_VERSION");
+    let version = resnet_wgpu::VERSION;
     if let Some(p) = &args.json {
         let json = serde_json::json!({"version": version, "adapters": reports});
         write_atomic(p, serde_json::to_string_pretty(&json)?.as_bytes())?;

@@ -89,6 +89,24 @@ pub fn markdown(reports: &[AdapterReport], version: &str) -> String {
     s
 }
 
+/// One line per finished check, for progress output.
+pub fn progress_line(c: &Check) -> String {
+    let errors = c.errors.map_or(String::new(), |e| {
+        format!(" (max abs {:.1e}, rel {:.1e})", e.max_abs, e.max_rel)
+    });
+    let time = c.time_ms.map_or(String::new(), |t| format!(" {t:.1} ms"));
+    let detail = c
+        .detail
+        .as_deref()
+        .map_or(String::new(), |d| format!(": {d}"));
+    format!(
+        "{:<4} {}: {}{errors}{time}{detail}",
+        status_word(c.status),
+        c.category,
+        c.name
+    )
+}
+
 /// A short plain-text table for the terminal.
 pub fn text_summary(reports: &[AdapterReport]) -> String {
     let mut s = String::new();

@@ -9,8 +9,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use anyhow::{Context, Result, anyhow, bail};
-use resnet_wgpu::gpu::{GpuContext, GpuOptions};
+use resnet_wgpu::gpu::{GpuContext, GpuOptions, select_adapter};
 use resnet_wgpu::model::npy::read_npy;
+use resnet_wgpu::portability::{self, SuiteOptions, check_adapter};
 use resnet_wgpu::preprocess::decode_image;
 use resnet_wgpu::{Classifier, Prediction, Session, SessionOptions, model};
 use serde::Serialize;
@@ -389,6 +390,66 @@ pub async fn plan_only(
         activation_bytes: session.activation_bytes,
         weight_bytes: session.weight_bytes,
     })
+}
+
+/// The portability suite (what `resnet-wgpu portability` runs natively, less the fixture files)
+/// on the browser's WebGPU adapter: once with the limits the adapter offers, once with only
+/// WebGPU's default limits. `quick` runs the smaller networks. `on_check` is called with
+/// `(run_index, check_json)` after each check, to draw rows as they finish. Returns
+/// `{version, adapters: [report, report], markdown}` as JSON.
+#[wasm_bindgen]
+pub async fn conformance(
+    name_hint: String,
+    quick: bool,
+    on_check: js_sys::Function,
+) -> Result<String, JsError> {
+    let opts = SuiteOptions {
+        quick,
+        fixtures: None,
+    };
+    let mut reports = Vec::new();
+    for (run, webgpu_default_limits) in [false, true].into_iter().enumerate() {
+        // WebGPU lets each adapter open one device: ask for a fresh adapter per run.
+        let adapter = select_adapter(&GpuOptions {
+            backend: Some("webgpu".into()),
+            ..Default::default()
+        })
+        .await
+        .map_err(js_error)?;
+        let mut report_check = |check: &portability::Check| {
+            if let Ok(text) = serde_json::to_string(check) {
+                let _ = on_check.call2(
+                    &JsValue::NULL,
+                    &JsValue::from(run as u32),
+                    &JsValue::from_str(&text),
+                );
+            }
+        };
+        let mut report = check_adapter(
+            &adapter,
+            webgpu_default_limits,
+            &opts,
+            None,
+            &mut report_check,
+        )
+        .await;
+        if report.name.is_empty() {
+            report.name = if name_hint.is_empty() {
+                "(unnamed WebGPU adapter)".into()
+            } else {
+                name_hint.clone()
+            };
+        }
+        // The adapter and its device go now, before the next run asks for another.
+        drop(adapter);
+        reports.push(report);
+    }
+    let version = resnet_wgpu::VERSION;
+    json(&serde_json::json!({
+        "version": version,
+        "adapters": reports,
+        "markdown": portability::report::markdown(&reports, version),
+    }))
 }
 
 fn nchw(shape: &[usize]) -> Result<(usize, [usize; 3])> {

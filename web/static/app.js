@@ -16,6 +16,9 @@ const SAMPLES = [
   ["ankle_boot.png", "Ankle boot"],
 ];
 const MODEL_FILE = /\.(safetensors|onnx)$/i;
+// `?conformance` runs the portability suite instead of the demo; `?conformance=quick` a smaller one.
+const params = new URLSearchParams(location.search);
+const CONFORMANCE = params.has("conformance") ? { quick: params.get("conformance") === "quick" } : null;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -48,6 +51,10 @@ worker.onmessage = (event) => {
   const m = event.data;
   if ("progress" in m) {
     setStatus(m.progress, { fraction: m.fraction, busy: true });
+    return;
+  }
+  if ("conformanceCheck" in m) {
+    addConformanceRow(m.conformanceCheck.run, m.conformanceCheck.check);
     return;
   }
   const p = pending.get(m.id);
@@ -205,6 +212,99 @@ function openFile(file) {
   return classifyFile(file).catch(() => {});
 }
 
+// ---- conformance mode ---------------------------------------------------------------------------
+
+const LIMIT_MODES = ["adapter", "WebGPU default"];
+const conformanceRows = [[], []];
+let conformanceReport = null;
+
+const sci = (x) => (x === 0 ? "0" : x.toExponential(1));
+
+function addConformanceRow(run, c) {
+  conformanceRows[run].push(c);
+  const tr = document.createElement("tr");
+  const status = { Pass: "PASS", Fail: "FAIL", NotApplicable: "n/a" }[c.status] ?? c.status;
+  tr.className = status === "PASS" ? "pass" : status === "FAIL" ? "fail" : "na";
+  const e = c.errors;
+  const cells = [
+    LIMIT_MODES[run],
+    `${c.category}: ${c.name}`,
+    status,
+    e ? sci(e.max_abs) : "–",
+    e ? sci(e.max_rel) : "–",
+    e ? String(e.max_ulp) : "–",
+    c.tolerance,
+    c.time_ms == null ? "–" : ms(c.time_ms),
+    c.detail ?? "",
+  ];
+  for (const text of cells) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.append(td);
+  }
+  document.querySelector("#conformance-table tbody").append(tr);
+  const done = conformanceRows[0].length + conformanceRows[1].length;
+  const failed = conformanceRows.flat().filter((r) => r.status === "Fail").length;
+  $("conformance-summary").textContent =
+    `Running (${LIMIT_MODES[run]} limits): ${done} checks done, ${failed} failed so far…`;
+}
+
+function download(name, text, type) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+async function runConformance(adapter) {
+  document.querySelector("main").hidden = true;
+  $("conformance").hidden = false;
+  document.title = "Conformance · resnet-wgpu";
+  setStatus(`Running the ${CONFORMANCE.quick ? "quick " : ""}conformance suite on ${adapter.name}…`, { busy: true });
+  $("conformance-summary").textContent = "Running…";
+  const t = performance.now();
+  let report;
+  try {
+    report = await call("conformance", { quick: CONFORMANCE.quick });
+  } catch (e) {
+    $("conformance-summary").textContent = `The suite could not run: ${e.message}`;
+    $("conformance-summary").classList.add("fail");
+    setStatus(`The suite could not run: ${e.message}`, { error: true });
+    throw e;
+  }
+  conformanceReport = report;
+  const verdicts = report.adapters.map((r) => {
+    const counted = r.checks.filter((c) => c.status !== "NotApplicable");
+    const passed = counted.filter((c) => c.status === "Pass").length;
+    const ok = !r.init_error && passed === counted.length;
+    return { ok, text: `${r.limits} limits: ${ok ? "PASS" : "FAIL"} ${passed}/${counted.length}${r.init_error ? ` (no device: ${r.init_error})` : ""}` };
+  });
+  const ok = verdicts.every((v) => v.ok);
+  const summary = $("conformance-summary");
+  summary.textContent = `${ok ? "PASS" : "FAIL"} on ${report.adapters[0]?.name}: ${verdicts.map((v) => v.text).join("; ")} (${ms(performance.now() - t)}).`;
+  summary.classList.add(ok ? "pass" : "fail");
+  setStatus(summary.textContent, { error: !ok });
+  for (const id of ["conformance-json", "conformance-markdown"]) $(id).disabled = false;
+  return { ok, report };
+}
+
+$("conformance-json").addEventListener("click", () => {
+  if (conformanceReport) {
+    const { markdown, ...json } = conformanceReport;
+    download("resnet-wgpu-conformance.json", JSON.stringify(json, null, 2), "application/json");
+  }
+});
+$("conformance-markdown").addEventListener("click", async () => {
+  if (!conformanceReport) return;
+  try {
+    await navigator.clipboard.writeText(conformanceReport.markdown);
+    $("conformance-markdown").textContent = "Copied";
+  } catch {
+    download("resnet-wgpu-conformance.md", conformanceReport.markdown, "text/markdown");
+  }
+});
+
 // ---- wiring -------------------------------------------------------------------------------------
 
 for (const [file, label, caption = label] of SAMPLES) {
@@ -285,6 +385,7 @@ async function start() {
   ui.adapter.title =
     `backend ${adapter.backend}; max storage binding ${mb(adapter.max_storage_buffer_binding_size)}, ` +
     `max buffer ${mb(adapter.max_buffer_size)}; ${adapter.driver} ${adapter.driver_info}`;
+  if (CONFORMANCE) return { adapter, conformance: await runConformance(adapter) };
   const model = await loadModel(DEFAULT_MODEL.url, DEFAULT_MODEL.name, true);
   return { adapter, model };
 }
@@ -303,4 +404,5 @@ window.resnetTest = {
   bench: (runs = 5) => call("bench", { runs }),
   get model() { return modelInfo; },
   get lastResult() { return lastResult; },
+  get conformance() { return conformanceReport; },
 };

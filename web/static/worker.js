@@ -1,13 +1,16 @@
 // The engine's thread: loads the wasm module and runs every request from the page (app.js) in
 // order, so that parsing a large model or compiling pipelines never blocks the page.
 //
-// Requests:  { id, op, ...args }          ops: init, loadModel, classify, bench, runRaw, planOnly
+// Requests:  { id, op, ...args }   ops: init, loadModel, classify, bench, runRaw, planOnly, conformance
 // Replies:   { id, ok: true, result } | { id, ok: false, error }
 // Progress:  { progress: "text", fraction?: 0..1 }
+//            { conformanceCheck: { run, check } }   (each finished check of the conformance suite)
 
 import init, * as engine from "./pkg/resnet_wgpu_web.js";
 
 const ready = init();
+// The adapter's name as the browser gives it (wgpu's is often empty in Chrome), set by init.
+let adapterName = "";
 
 function progress(text, fraction) {
   postMessage({ progress: text, fraction });
@@ -69,7 +72,8 @@ const ops = {
     // Chrome leaves the description (wgpu's adapter name) empty; vendor and architecture are there.
     const i = adapter.info || {};
     const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" ");
-    return JSON.parse(await engine.init(i.isFallbackAdapter ? `${name} (software fallback)` : name));
+    adapterName = i.isFallbackAdapter ? `${name} (software fallback)` : name;
+    return JSON.parse(await engine.init(adapterName));
   },
   async loadModel({ source, name }) {
     const bytes = await bytesOf(source, name);
@@ -87,6 +91,12 @@ const ops = {
     const modelBytes = await bytesOf(model, name);
     const inputBytes = await bytesOf(input, "input.npy");
     return Array.from(await engine.runRaw(modelBytes, name, inputBytes));
+  },
+  async conformance({ quick }) {
+    const report = await engine.conformance(adapterName, !!quick, (run, check) =>
+      postMessage({ conformanceCheck: { run, check: JSON.parse(check) } }),
+    );
+    return JSON.parse(report);
   },
   async planOnly({ model, name, shape }) {
     const modelBytes = await bytesOf(model, name);

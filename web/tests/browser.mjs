@@ -6,8 +6,9 @@
 // is classified right when clicked; every Fashion-MNIST fixture image uploaded through the file
 // input gets its label; a model opened through the model file input replaces the default; the
 // logits of resnet20.input.npy match ONNX Runtime's within 1e-3; an input too large for the
-// adapter is refused with a clear message; without WebGPU the page says so. Saves desktop and
-// phone screenshots.
+// adapter is refused with a clear message; `?conformance=quick` runs the portability suite on the
+// browser's adapter (both limit modes) and every check passes; without WebGPU the page says so.
+// Saves desktop and phone screenshots.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -144,6 +145,32 @@ try {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone screen`);
     console.log(`     saved ${path.join(shots, "screenshot.png")} and screenshot-phone.png`);
+  });
+
+  await step("?conformance=quick runs the portability suite on this adapter and it passes", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${server.url}?conformance=quick`);
+    const { conformance } = await page.evaluate(() => window.resnetTest.ready);
+    const { report, ok } = conformance;
+    assert.equal(report.adapters.length, 2);
+    assert.deepEqual(report.adapters.map((r) => r.limits), ["adapter", "WebGPU default"]);
+    for (const r of report.adapters) {
+      const counted = r.checks.filter((c) => c.status !== "NotApplicable");
+      const failures = counted.filter((c) => c.status !== "Pass");
+      const worst = Math.max(...counted.map((c) => c.errors?.max_abs ?? 0));
+      console.log(`     ${r.name} (${r.limits} limits): ${counted.length - failures.length}/${counted.length} pass, worst abs error ${worst.toExponential(2)}`);
+      for (const c of r.checks.filter((c) => c.status !== "Pass")) console.log(`       ${c.status} ${c.category}: ${c.name}: ${c.detail ?? ""}`);
+      assert.ok(counted.length >= 10, `only ${counted.length} checks ran`);
+      assert.ok(r.checks.some((c) => c.category === "network" && c.status === "Pass"), "no network passed");
+      assert.equal(failures.length, 0);
+    }
+    assert.equal(ok, true);
+    const rows = await page.$$eval("#conformance-table tbody tr", (trs) => trs.length);
+    assert.equal(rows, report.adapters.reduce((n, r) => n + r.checks.length, 0), "a table row per check");
+    assert.match(await page.textContent("#conformance-summary"), /^PASS on /);
+    assert.match(report.markdown, /\| adapter \| backend \|/);
+    assert.equal(await page.isDisabled("#conformance-json"), false);
+    await page.screenshot({ path: path.join(shots, "screenshot-conformance.png") });
   });
 } finally {
   if (failed) console.log(browser.log.slice(-40).join("\n"));
