@@ -58,6 +58,31 @@ impl Classifier {
         batch: usize,
         preprocess: Preprocess,
     ) -> Result<Self> {
+        let options = SessionOptions {
+            batch: batch.max(1),
+            ..Default::default()
+        };
+        Self::with_options_async(ctx, model, preprocess, &options).await
+    }
+
+    /// Like [`Classifier::with_preprocess`] with every session option (batch, precision, ...).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_options(
+        ctx: Arc<GpuContext>,
+        model: &Model,
+        preprocess: Preprocess,
+        options: &SessionOptions,
+    ) -> Result<Self> {
+        pollster::block_on(Self::with_options_async(ctx, model, preprocess, options))
+    }
+
+    /// [`Classifier::with_options`] for the browser.
+    pub async fn with_options_async(
+        ctx: Arc<GpuContext>,
+        model: &Model,
+        preprocess: Preprocess,
+        options: &SessionOptions,
+    ) -> Result<Self> {
         let graph = model.graph_for(preprocess.output_shape())?;
         let classes = graph.output_shape()[0];
         let labels = match model.class_names() {
@@ -66,8 +91,8 @@ impl Classifier {
             _ => (0..classes).map(|i| format!("class {i}")).collect(),
         };
         let options = SessionOptions {
-            batch: batch.max(1),
-            ..Default::default()
+            batch: options.batch.max(1),
+            ..options.clone()
         };
         let session = Session::new_async(ctx, &graph, &options).await?;
         Ok(Self {

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod model;
 pub mod ops;
 pub mod portability;
+pub mod precision;
 pub mod preprocess;
 pub mod reference;
 pub mod session;
@@ -29,6 +30,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use classifier::{Classifier, Prediction};
 pub use graph::arch::ArchSpec;
 pub use model::Model;
+pub use precision::Precision;
 pub use session::{Outputs, Session, SessionOptions};
 pub use tensor::Tensor;
 

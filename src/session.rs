@@ -10,6 +10,7 @@ use crate::graph::{Graph, ValueId};
 use crate::ops::conv::ConvPolicy;
 use crate::ops::layout::{blocked_len, from_blocked, to_blocked};
 use crate::ops::{self, Dispatch, Io};
+use crate::precision::Precision;
 use anyhow::{Result, anyhow, bail, ensure};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub struct SessionOptions {
     pub optimize: bool,
     /// Which convolution kernels to use (the tuned ones by default).
     pub conv: ConvPolicy,
+    /// What the convolutions compute in (f32 by default; f16 needs SHADER_F16 and the tuned
+    /// kernels, see [`Precision`]).
+    pub precision: Precision,
 }
 
 impl Default for SessionOptions {
@@ -33,6 +37,7 @@ impl Default for SessionOptions {
             taps: Vec::new(),
             optimize: true,
             conv: ConvPolicy::Auto,
+            precision: Precision::F32,
         }
     }
 }
@@ -103,6 +108,7 @@ impl Session {
     ) -> Result<(Self, PlanScopes)> {
         ensure!(opts.batch >= 1, "batch size must be at least 1");
         ctx.check_alive()?;
+        ops::conv::check_precision(&ctx, opts.conv, opts.precision)?;
         graph.validate()?;
         let mut graph = if opts.optimize {
             optimize(graph)
@@ -177,7 +183,7 @@ impl Session {
                 scratch: plan.temp_slots[i].iter().map(|&t| &slots[t]).collect(),
             };
             dispatches.extend(
-                ops::prepare(&ctx, node, &io, opts.conv)
+                ops::prepare(&ctx, node, &io, opts.conv, opts.precision)
                     .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
             );
         }

@@ -6,7 +6,7 @@ use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::params::SyntheticParams;
 use resnet_wgpu::ops::conv::ConvPolicy;
-use resnet_wgpu::{ArchSpec, Session, SessionOptions, model};
+use resnet_wgpu::{ArchSpec, Precision, Session, SessionOptions, model};
 use std::time::Instant;
 
 #[derive(Args)]
@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Use the plain reference convolution kernel instead of the tuned ones
     #[arg(long)]
     reference_conv: bool,
+    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     #[command(flatten)]
     gpu: GpuArgs,
 }
@@ -67,6 +70,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             } else {
                 ConvPolicy::Auto
             },
+            precision: args.precision,
             ..Default::default()
         },
     )?;
@@ -125,7 +129,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     if args.json {
         let mut out = serde_json::json!({
-            "adapter": adapter, "batch": session.batch, "iters": times.len(),
+            "adapter": adapter, "precision": args.precision.name(), "batch": session.batch, "iters": times.len(),
             "median_ms": median * 1e3, "min_ms": times[0] * 1e3, "max_ms": times[times.len() - 1] * 1e3,
             "images_per_s": images_per_s, "gflops": gflops,
             "setup_s": setup_s, "pipelines": pipelines, "pipeline_build_s": pipeline_time.as_secs_f64(),
@@ -143,9 +147,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         println!("adapter          {adapter}");
         println!(
-            "batch            {}  ({} dispatches per pass)",
+            "batch            {}  ({} dispatches per pass, {} convolutions)",
             session.batch,
-            session.dispatch_count()
+            session.dispatch_count(),
+            args.precision
         );
         println!(
             "latency          median {:.2} ms, min {:.2} ms, max {:.2} ms over {} runs",

@@ -6,7 +6,7 @@ use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::{Preprocess, load_image};
-use resnet_wgpu::{Classifier, model};
+use resnet_wgpu::{Classifier, Precision, SessionOptions, model};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -28,6 +28,9 @@ pub struct ClassifyArgs {
     /// Images per forward pass
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// Image files or folders of images
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -83,10 +86,16 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     }
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let batch = args.batch.min(images.len());
-    let mut classifier = match &args.preprocess {
-        Some(name) => Classifier::with_preprocess(ctx, &model, batch, Preprocess::named(name)?)?,
-        None => Classifier::new(ctx, &model, batch)?,
+    let preprocess = match &args.preprocess {
+        Some(name) => Preprocess::named(name)?,
+        None => Preprocess::for_model(&model),
     };
+    let options = SessionOptions {
+        batch,
+        precision: args.precision,
+        ..Default::default()
+    };
+    let mut classifier = Classifier::with_options(ctx, &model, preprocess, &options)?;
     if let Some(path) = &args.labels {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;

@@ -9,7 +9,7 @@ use resnet_wgpu::dataset::{DEBIAN_FASHION_MNIST, load_fashion_mnist_test};
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::Preprocess;
-use resnet_wgpu::{Session, SessionOptions, model, top_k};
+use resnet_wgpu::{Precision, Session, SessionOptions, model, top_k};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -27,6 +27,9 @@ pub struct EvalArgs {
     /// Images per forward pass
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// Evaluate only the first N images
     #[arg(long)]
     limit: Option<usize>,
@@ -64,6 +67,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &graph,
         &SessionOptions {
             batch,
+            precision: args.precision,
             ..Default::default()
         },
     )?;
@@ -108,7 +112,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "dataset": "fashion-mnist", "model": model.source, "adapter": adapter, "images": n,
+                "dataset": "fashion-mnist", "model": model.source, "adapter": adapter, "precision": args.precision.name(), "images": n,
                 "correct": correct, "accuracy": accuracy, "per_class_accuracy": per_class,
                 "classes": names, "confusion": confusion, "batch": batch,
                 "seconds": seconds, "images_per_s": n as f64 / seconds,
@@ -118,6 +122,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     println!("model     {}", model.source);
     println!("adapter   {adapter}");
+    if args.precision != Precision::F32 {
+        println!("precision {} convolutions", args.precision);
+    }
     println!(
         "accuracy  {:.2}% ({correct} of {n}), {:.1} images/s at batch {batch}",
         accuracy * 100.0,

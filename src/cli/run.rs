@@ -5,7 +5,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::npy::{read_npy, write_npy};
-use resnet_wgpu::{Session, SessionOptions, Tensor, model};
+use resnet_wgpu::{Precision, Session, SessionOptions, Tensor, model};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// Images per forward pass (default: the whole input)
     #[arg(long)]
     batch: Option<usize>,
+    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     #[command(flatten)]
     gpu: GpuArgs,
 }
@@ -59,6 +62,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let opts = SessionOptions {
         batch: args.batch.unwrap_or(n),
+        precision: args.precision,
         ..Default::default()
     };
     let session = Session::new(ctx, &graph, &opts)?;

@@ -2,6 +2,7 @@
 //! generated per tile shape (src/ops/conv/wgsl.rs).
 
 use crate::ops::conv::wgsl::{self, ConvTile};
+use crate::precision::Precision;
 use std::borrow::Cow;
 
 /// One compute kernel (entry point `main`).
@@ -9,6 +10,8 @@ use std::borrow::Cow;
 pub enum Kernel {
     ConvReference,
     ConvFast(ConvTile),
+    /// The same tuned variant with f16 weights and arithmetic (needs SHADER_F16).
+    ConvFastF16(ConvTile),
     WinogradInput,
     WinogradOutput,
     BatchNorm,
@@ -22,6 +25,14 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// The tuned convolution `tile` in `precision`.
+    pub fn conv_fast(tile: ConvTile, precision: Precision) -> Kernel {
+        match precision {
+            Precision::F32 => Kernel::ConvFast(tile),
+            Precision::F16 => Kernel::ConvFastF16(tile),
+        }
+    }
+
     /// Every kernel that is a file in shaders/.
     pub const FILES: [Kernel; 11] = [
         Kernel::ConvReference,
@@ -41,7 +52,8 @@ impl Kernel {
     pub fn name(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
             Kernel::ConvReference => "conv_reference",
-            Kernel::ConvFast(t) => return Cow::Owned(t.name()),
+            Kernel::ConvFast(t) => return Cow::Owned(wgsl::kernel_name(t, Precision::F32)),
+            Kernel::ConvFastF16(t) => return Cow::Owned(wgsl::kernel_name(t, Precision::F16)),
             Kernel::WinogradInput => "winograd_input",
             Kernel::WinogradOutput => "winograd_output",
             Kernel::BatchNorm => "batchnorm",
@@ -59,9 +71,10 @@ impl Kernel {
     pub fn family(self) -> &'static str {
         match self {
             Kernel::ConvReference => "conv (reference)",
-            Kernel::ConvFast(t) if t.batched => "conv 3x3 (winograd)",
-            Kernel::ConvFast(t) if t.pointwise => "conv 1x1",
-            Kernel::ConvFast(_) => "conv kxk (direct)",
+            // The same families in f16, so that a Winograd layer's three steps stay one.
+            Kernel::ConvFast(t) | Kernel::ConvFastF16(t) if t.batched => "conv 3x3 (winograd)",
+            Kernel::ConvFast(t) | Kernel::ConvFastF16(t) if t.pointwise => "conv 1x1",
+            Kernel::ConvFast(_) | Kernel::ConvFastF16(_) => "conv kxk (direct)",
             Kernel::WinogradInput | Kernel::WinogradOutput => "conv 3x3 (winograd)",
             Kernel::BatchNorm => "batchnorm",
             Kernel::Relu => "relu",
@@ -77,7 +90,8 @@ impl Kernel {
     pub fn source(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
             Kernel::ConvReference => include_str!("../../shaders/conv_reference.wgsl"),
-            Kernel::ConvFast(t) => return Cow::Owned(wgsl::source(t)),
+            Kernel::ConvFast(t) => return Cow::Owned(wgsl::source(t, Precision::F32)),
+            Kernel::ConvFastF16(t) => return Cow::Owned(wgsl::source(t, Precision::F16)),
             Kernel::WinogradInput => include_str!("../../shaders/winograd_input.wgsl"),
             Kernel::WinogradOutput => include_str!("../../shaders/winograd_output.wgsl"),
             Kernel::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),

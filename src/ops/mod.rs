@@ -12,6 +12,7 @@ pub mod residual;
 
 use crate::gpu::{GpuContext, Kernel};
 use crate::graph::{Node, Op, Shape};
+use crate::precision::Precision;
 use anyhow::{Result, bail};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -49,7 +50,7 @@ pub fn params_size(kernel: Kernel) -> usize {
     use std::mem::size_of;
     match kernel {
         Kernel::ConvReference => size_of::<conv::ConvParams>(),
-        Kernel::ConvFast(_) => size_of::<conv::wgsl::FastConvParams>(),
+        Kernel::ConvFast(_) | Kernel::ConvFastF16(_) => size_of::<conv::wgsl::FastConvParams>(),
         Kernel::WinogradInput => size_of::<conv::winograd::WinogradInputParams>(),
         Kernel::WinogradOutput => size_of::<conv::winograd::WinogradOutputParams>(),
         Kernel::BatchNorm => size_of::<batchnorm::BatchNormParams>(),
@@ -78,14 +79,16 @@ pub fn scratch_floats(
 }
 
 /// Builds the dispatches for one node of an optimized graph (one, except for multi-step kernels).
+/// `precision` applies to the tuned convolutions; every other kernel is f32.
 pub fn prepare(
     ctx: &GpuContext,
     node: &Node,
     io: &Io,
     conv_policy: conv::ConvPolicy,
+    precision: Precision,
 ) -> Result<Vec<Dispatch>> {
     if let Op::Conv(c) = &node.op {
-        return conv::prepare(ctx, &node.name, c, node.shape, io, conv_policy);
+        return conv::prepare(ctx, &node.name, c, node.shape, io, conv_policy, precision);
     }
     Ok(vec![match &node.op {
         Op::Conv(_) => unreachable!(),
@@ -168,6 +171,27 @@ pub fn workgroups(ctx: &GpuContext, threads: u64) -> Result<[u32; 3]> {
         bail!("{threads} invocations exceed the adapter's dispatch limits");
     }
     Ok([x as u32, y as u32, 1])
+}
+
+/// A read-only storage buffer of f16 values (bit patterns, as [`conv::wgsl::to_f16_bits`] makes
+/// them), padded to whole vec4<f16>s (8 bytes), the f16 kernels' element.
+pub fn storage_init_f16(ctx: &GpuContext, label: &str, bits: &[u16]) -> Result<wgpu::Buffer> {
+    let mut padded = bits.to_vec();
+    padded.resize(bits.len().next_multiple_of(4).max(4), 0);
+    let bytes = padded.len() as u64 * 2;
+    if bytes > ctx.max_binding() {
+        bail!(
+            "{label}: {bytes} bytes of f16 weights exceed the adapter's storage binding limit of {} bytes",
+            ctx.max_binding()
+        );
+    }
+    Ok(ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(&padded),
+            usage: wgpu::BufferUsages::STORAGE,
+        }))
 }
 
 /// Checks that a u32 shape field really fits.

@@ -4,6 +4,7 @@
 use crate::ArchSpec;
 use crate::graph::params::SyntheticParams;
 use crate::graph::{BatchNorm, Conv, Graph, Linear, MaxPool};
+use crate::precision::Precision;
 use crate::tensor::{SplitMix64, Tensor};
 use anyhow::Result;
 
@@ -16,10 +17,59 @@ pub struct Case {
     pub optimize: bool,
     pub atol: f64,
     pub rtol: f64,
+    /// What the convolutions compute in.
+    pub precision: Precision,
 }
 
 const KERNEL_TOL: (f64, f64) = (1e-4, 5e-4);
 const NETWORK_TOL: (f64, f64) = (1e-3, 1e-3);
+
+/// f16's unit roundoff, 2^-11.
+pub const F16_UNIT_ROUNDOFF: f64 = 1.0 / 2048.0;
+
+/// Tolerance (atol, rtol) of an f16 convolution whose dot products have `k` terms
+/// (in_channels x kernel_h x kernel_w), for outputs of order 1 (inputs N(0, 1), weights of
+/// variance 1 / k, as in these cases and tests/f16.rs).
+///
+/// Rounding inputs and weights to f16 costs about u = 2^-11 relative per product, which averages
+/// out over the sum; what grows is the f16 accumulator's rounding at every step, a random walk of
+/// k roundings of up to u x |partial sum|: about u sqrt(k / 6) for outputs of unit size, and the
+/// largest of 10^4..10^6 outputs lies 4-6 standard deviations out. Measured on lavapipe (max abs
+/// error over all outputs, k = 5 to 2304): 2.5e-3 at k = 8, 6.8e-3 at 45, 2.1e-2 at 147 (the 7x7
+/// stem on 224x224), 2.6e-2 at 512, 4.7e-2 at 1170, 2.7e-2 at 2304 (Winograd, whose products
+/// are 256 terms long): never more than 0.45 of the bound 8u sqrt(k), which leaves room for
+/// adapters that round the product before the add (no fused f16 multiply-add). 4u relative
+/// covers the bias and residual carried through. It still catches a wrong weight index: tests/f16.rs
+/// plants one (one weight vec4 of the 8 per step read from its neighbour) and measures an error
+/// of 2.5 against a bound of 0.094.
+pub fn f16_conv_tolerance(k: usize) -> (f64, f64) {
+    let u = F16_UNIT_ROUNDOFF;
+    (8.0 * u * (k as f64).sqrt(), 4.0 * u)
+}
+
+/// Tolerance (atol, rtol) of a whole network's logits with f16 convolutions, against the f64
+/// reference. Errors compound through the layers (each conv adds its own, and batch-norm-folded
+/// weights are rounded once more); measured on lavapipe with the synthetic-weight networks here,
+/// whose logits have an RMS of 0.4 to 1.6: 4.1e-4 (ResNet-20), 1.3e-2 and 5.7e-3 (ResNet-18 at
+/// 64 and 224 px), 1.9e-2 and 8.6e-3 (ResNet-50), about 1% of the logits' RMS; trained networks
+/// (tests/f16.rs): 1.1e-3 (ResNet-20) and 3.8e-3 (ResNet-18) from their float64 logits, 2.2e-2
+/// from f32 for the default model on 300 Fashion-MNIST images. The bound, 5e-2 + 1e-2 relative,
+/// is 2.5x the worst of these; a wrong convolution moves logits by their own size (~1), which it
+/// catches, but an offset as small as the f32 suite's planted +0.01 in one layer may pass.
+pub const F16_NETWORK_TOL: (f64, f64) = (5e-2, 1e-2);
+
+/// The longest dot product of any convolution in `graph` (in_channels x kernel_h x kernel_w).
+pub fn longest_dot_product(graph: &Graph) -> usize {
+    graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            crate::graph::Op::Conv(c) => Some(c.weight.numel() / c.out_channels()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1)
+}
 
 fn kernel_case(name: String, graph: Graph, batch: usize) -> Case {
     Case {
@@ -29,6 +79,7 @@ fn kernel_case(name: String, graph: Graph, batch: usize) -> Case {
         optimize: false,
         atol: KERNEL_TOL.0,
         rtol: KERNEL_TOL.1,
+        precision: Precision::F32,
     }
 }
 
@@ -234,7 +285,30 @@ pub fn network_cases(quick: bool) -> Result<Vec<Case>> {
             optimize: true,
             atol: NETWORK_TOL.0,
             rtol: NETWORK_TOL.1,
+            precision: Precision::F32,
         });
+    }
+    Ok(cases)
+}
+
+/// The f16 checks: every convolution case of [`kernel_cases`] (same shapes, weights and inputs;
+/// unoptimized, so each runs as one tuned f16 kernel, or as Winograd with its product in f16) and
+/// every network of [`network_cases`], with `Precision::F16`, against the same f64 reference.
+pub fn f16_cases(quick: bool, max_binding: u64) -> Result<Vec<Case>> {
+    let mut cases: Vec<Case> = kernel_cases(quick, max_binding)?
+        .into_iter()
+        .filter(|c| c.name.starts_with("conv "))
+        .collect();
+    for c in &mut cases {
+        (c.atol, c.rtol) = f16_conv_tolerance(longest_dot_product(&c.graph));
+    }
+    for mut c in network_cases(quick)? {
+        (c.atol, c.rtol) = F16_NETWORK_TOL;
+        cases.push(c);
+    }
+    for c in &mut cases {
+        c.precision = Precision::F16;
+        c.name = format!("{} in f16", c.name);
     }
     Ok(cases)
 }

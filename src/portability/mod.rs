@@ -77,6 +77,7 @@ async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usiz
             &SessionOptions {
                 batch: case.batch,
                 optimize: case.optimize,
+                precision: case.precision,
                 ..Default::default()
             },
         )
@@ -236,19 +237,26 @@ pub async fn run_suite(
             }
         }
     }
-    record(Check {
-        category: "f16".into(),
-        name: "kernels and networks in f16".into(),
-        status: Status::NotApplicable,
-        errors: None,
-        tolerance: "-".into(),
-        time_ms: None,
-        detail: Some(if ctx.features.contains(wgpu::Features::SHADER_F16) {
-            "adapter has SHADER_F16, but the engine has no f16 path yet".into()
-        } else {
-            "adapter lacks SHADER_F16".into()
-        }),
-    });
+    if ctx.features.contains(wgpu::Features::SHADER_F16) {
+        match cases::f16_cases(opts.quick, max_binding) {
+            Ok(list) => {
+                for case in &list {
+                    record(run_case(ctx, case, "f16", 1).await);
+                }
+            }
+            Err(e) => record(error_check("f16", "building the f16 cases", e)),
+        }
+    } else {
+        record(Check {
+            category: "f16".into(),
+            name: "convolutions and networks in f16".into(),
+            status: Status::NotApplicable,
+            errors: None,
+            tolerance: "-".into(),
+            time_ms: None,
+            detail: Some("adapter lacks SHADER_F16".into()),
+        });
+    }
     checks
 }
 

@@ -9,14 +9,18 @@
 //!
 //! `ConvPolicy::Auto` picks per layer (see [`auto_tile`] and [`winograd_tile`]). The stem's
 //! stride-2 conv is also rewritten before it gets here (graph/space_to_depth.rs).
+//!
+//! `Precision::F16` runs every tuned kernel (so every conv of a network, Winograd's products
+//! included) with f16 weights and arithmetic; the reference kernel is f32 only.
 
 pub mod wgsl;
 pub mod winograd;
 
-use super::{Dispatch, Io, bind, storage_init, u32_of, uniform, workgroups};
+use super::{Dispatch, Io, bind, storage_init, storage_init_f16, u32_of, uniform, workgroups};
 use crate::gpu::{GpuContext, Kernel};
 use crate::graph::{Conv, Shape};
-use anyhow::Result;
+use crate::precision::Precision;
+use anyhow::{Result, bail};
 pub use wgsl::{ConvTile, FastConvParams};
 
 /// Output pixels per invocation of the reference kernel (`PIXELS` in conv_reference.wgsl).
@@ -189,25 +193,51 @@ pub fn prepare(
     out: Shape,
     io: &Io,
     policy: ConvPolicy,
+    precision: Precision,
 ) -> Result<Vec<Dispatch>> {
     super::batch_len(io.batch, out)?;
     super::batch_len(io.batch, io.in_shapes[0])?;
+    check_precision(ctx, policy, precision)?;
     let pixels = io.batch * out[1] * out[2];
     if let Some(tile) = winograd_tile(ctx, conv, io.in_shapes[0], out, io.batch, policy) {
-        return winograd::prepare(ctx, name, conv, out, io, tile);
+        return winograd::prepare(ctx, name, conv, out, io, tile, precision);
     }
     Ok(vec![match policy {
         ConvPolicy::Reference => prepare_reference(ctx, name, conv, out, io)?,
-        ConvPolicy::Auto => prepare_fast(ctx, name, conv, out, io, auto_tile(ctx, conv, pixels))?,
+        ConvPolicy::Auto => {
+            let tile = auto_tile(ctx, conv, pixels);
+            prepare_fast(ctx, name, conv, out, io, tile, precision)?
+        }
         ConvPolicy::Tile(t) | ConvPolicy::Winograd(t) => {
             let tile = ConvTile {
                 pointwise: t.pointwise && is_pointwise(conv),
                 batched: false,
                 ..t
             };
-            prepare_fast(ctx, name, conv, out, io, tile)?
+            prepare_fast(ctx, name, conv, out, io, tile, precision)?
         }
     }])
+}
+
+/// Whether `ctx` can run convolutions with `policy` in `precision`: f16 needs SHADER_F16, and the
+/// tuned kernels (the reference kernel, the yardstick, is f32 only).
+pub fn check_precision(ctx: &GpuContext, policy: ConvPolicy, precision: Precision) -> Result<()> {
+    if precision != Precision::F16 {
+        return Ok(());
+    }
+    if !ctx.features.contains(wgpu::Features::SHADER_F16) {
+        bail!(
+            "adapter '{}' ({:?}) does not support f16 shaders (no SHADER_F16 feature); use precision f32",
+            ctx.info.name,
+            ctx.info.backend
+        );
+    }
+    if policy == ConvPolicy::Reference {
+        bail!(
+            "precision f16 needs the tuned convolution kernels; the reference kernel is f32 only"
+        );
+    }
+    Ok(())
 }
 
 fn flags(conv: &Conv, io: &Io) -> u32 {
@@ -254,7 +284,7 @@ fn prepare_reference(
         out,
         io,
         Kernel::ConvReference,
-        &packed,
+        Weights::F32(&packed),
         &bias,
         uniform(ctx, &format!("{name}.params"), &params),
         workgroups(ctx, threads)?,
@@ -268,6 +298,7 @@ fn prepare_fast(
     out: Shape,
     io: &Io,
     tile: ConvTile,
+    precision: Precision,
 ) -> Result<Dispatch> {
     let [ic, ih, iw] = io.in_shapes[0];
     let [oc, oh, ow] = out;
@@ -300,6 +331,14 @@ fn prepare_fast(
         _pad: 0,
     };
     let packed = wgsl::pack_tiled(&conv.weight.data, [oc, ic, kh, kw], tm);
+    let halves;
+    let weights = match precision {
+        Precision::F32 => Weights::F32(&packed),
+        Precision::F16 => {
+            halves = wgsl::to_f16_bits(&packed);
+            Weights::F16(&halves)
+        }
+    };
     let bias = bias_blocks(conv, tiles_m * tm / 4);
     let tiles = (tiles_m * tiles_n) as u64;
     // One tile per 8-lane subgroup (8 per workgroup of 64), or one per workgroup.
@@ -314,12 +353,30 @@ fn prepare_fast(
         conv,
         out,
         io,
-        Kernel::ConvFast(tile),
-        &packed,
+        Kernel::conv_fast(tile, precision),
+        weights,
         &bias,
         uniform(ctx, &format!("{name}.params"), &params),
         workgroups(ctx, threads)?,
     )
+}
+
+/// Packed weights as the kernel reads them.
+#[derive(Clone, Copy)]
+pub enum Weights<'a> {
+    F32(&'a [f32]),
+    /// f16 bit patterns.
+    F16(&'a [u16]),
+}
+
+impl Weights<'_> {
+    /// Uploads them as a read-only storage buffer; also returns its size in bytes.
+    pub fn upload(self, ctx: &GpuContext, label: &str) -> Result<(wgpu::Buffer, u64)> {
+        Ok(match self {
+            Weights::F32(w) => (storage_init(ctx, label, w)?, w.len() as u64 * 4),
+            Weights::F16(w) => (storage_init_f16(ctx, label, w)?, w.len() as u64 * 2),
+        })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -330,12 +387,12 @@ fn finish(
     out: Shape,
     io: &Io,
     kernel: Kernel,
-    packed: &[f32],
+    weights: Weights,
     bias: &[f32],
     params_buf: wgpu::Buffer,
     workgroups: [u32; 3],
 ) -> Result<Dispatch> {
-    let weight = storage_init(ctx, &format!("{name}.weight"), packed)?;
+    let (weight, packed_bytes) = weights.upload(ctx, &format!("{name}.weight"))?;
     let bias_buf = storage_init(ctx, &format!("{name}.bias"), bias)?;
     let pipeline = ctx.pipeline(kernel);
     // Without a residual, the binding gets a harmless stand-in: the input, bound read-only twice.
@@ -362,7 +419,7 @@ fn finish(
         pipeline,
         bind_group,
         workgroups,
-        weight_bytes: (packed.len() + bias.len()) as u64 * 4,
+        weight_bytes: packed_bytes + bias.len() as u64 * 4,
         macs: (io.batch * oc * oh * ow * ic * kh * kw) as u64,
     })
 }

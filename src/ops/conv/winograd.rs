@@ -3,6 +3,7 @@
 //! 1. shaders/winograd_input.wgsl: V = B^T d B of every 4x4 input patch, into scratch buffer 0;
 //! 2. the tuned 1x1 kernel, batched over the 16 transform positions (each with its own
 //!    transformed weights U = G g G^T, made here at load time in f64), into scratch buffer 1;
+//!    in f16 sessions this product runs in f16 (U stored as f16; V and M stay f32 in memory);
 //! 3. shaders/winograd_output.wgsl: Y = A^T M A, then + bias, + residual, ReLU.
 //!
 //! Measured on lavapipe (process CPU time per pass, same script, direct tuned kernel vs this):
@@ -11,10 +12,11 @@
 //! multiplies. `ConvPolicy::Auto` uses it from 64 channels on, for layers of >= 20 M MACs.
 
 use super::super::{Dispatch, Io, bind, storage_init, u32_of, uniform, workgroups};
-use super::wgsl::{ConvTile, FastConvParams, pack_tiled};
-use super::{HAS_RESIDUAL, RELU};
+use super::wgsl::{ConvTile, FastConvParams, pack_tiled, to_f16_bits};
+use super::{HAS_RESIDUAL, RELU, Weights};
 use crate::gpu::{GpuContext, Kernel};
 use crate::graph::{Conv, Shape};
+use crate::precision::Precision;
 use anyhow::Result;
 
 /// Mirrors `WinogradInputParams` in winograd_input.wgsl.
@@ -125,6 +127,7 @@ pub fn prepare(
     out: Shape,
     io: &Io,
     tile: ConvTile,
+    precision: Precision,
 ) -> Result<Vec<Dispatch>> {
     let [ic, ih, iw] = io.in_shapes[0];
     let [oc, oh, ow] = out;
@@ -195,13 +198,22 @@ pub fn prepare(
         _pad: 0,
     };
     u32_of(16 * out_c4 * t, "Winograd products")?;
-    let weight = storage_init(ctx, &format!("{name}.weight"), &packed)?;
+    let halves;
+    let weights = match precision {
+        Precision::F32 => Weights::F32(&packed),
+        Precision::F16 => {
+            halves = to_f16_bits(&packed);
+            Weights::F16(&halves)
+        }
+    };
+    let (weight, weight_bytes) = weights.upload(ctx, &format!("{name}.weight"))?;
     let zeros = storage_init(ctx, &format!("{name}.gemm_bias"), &vec![0.0; tiles_m * tm])?;
-    let pipeline = ctx.pipeline(Kernel::ConvFast(tile));
+    let kernel = Kernel::conv_fast(tile, precision);
+    let pipeline = ctx.pipeline(kernel);
     let gemm_tiles = (16 * tiles_m * tiles_n) as u64;
     let gemm_step = Dispatch {
         label: format!("{name}.winograd_gemm"),
-        kernel: Kernel::ConvFast(tile),
+        kernel,
         bind_group: bind(
             ctx,
             &pipeline,
@@ -218,7 +230,7 @@ pub fn prepare(
         pipeline,
         // One tile per 8-lane subgroup, or one per workgroup of 64.
         workgroups: workgroups(ctx, gemm_tiles * if tile.subgroup8 { 8 } else { 64 })?,
-        weight_bytes: packed.len() as u64 * 4,
+        weight_bytes,
         // Credit the whole conv's work to the product, so that profiles compare with direct.
         macs: (io.batch * per_image_macs) as u64,
     };
