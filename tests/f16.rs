@@ -9,13 +9,15 @@ mod common;
 use common::{check_close, gpu, local_fixture, npy, shared_fixture};
 use resnet_wgpu::dataset::{DEBIAN_FASHION_MNIST, load_fashion_mnist_test};
 use resnet_wgpu::gpu::{GpuContext, GpuOptions, Kernel, ShaderFault};
-use resnet_wgpu::graph::{Conv, Graph};
+use resnet_wgpu::graph::Graph;
 use resnet_wgpu::model::{self, default::default_model};
 use resnet_wgpu::ops::conv::{ConvPolicy, ConvTile};
-use resnet_wgpu::portability::cases::{F16_NETWORK_TOL, f16_conv_tolerance};
+use resnet_wgpu::portability::cases::{
+    F16_NETWORK_TOL, conv_graph, f16_conv_tolerance, random_conv,
+};
 use resnet_wgpu::preprocess::Preprocess;
 use resnet_wgpu::reference::run_graph;
-use resnet_wgpu::tensor::{SplitMix64, Tensor};
+use resnet_wgpu::tensor::SplitMix64;
 use resnet_wgpu::{Precision, Session, SessionOptions, top_k};
 use std::process::Command;
 use std::sync::Arc;
@@ -44,55 +46,6 @@ fn session(ctx: Arc<GpuContext>, g: &Graph, batch: usize, conv: ConvPolicy) -> S
         },
     )
     .unwrap_or_else(|e| panic!("f16 session with {conv:?}: {e:#}"))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn conv_op(
-    rng: &mut SplitMix64,
-    ic: usize,
-    oc: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    bias: bool,
-    relu: bool,
-) -> Conv {
-    let fan_in = (ic * k * k) as f32;
-    Conv {
-        weight: Tensor::new(
-            vec![oc, ic, k, k],
-            rng.normal_vec(oc * ic * k * k, 1.0 / fan_in.sqrt()),
-        )
-        .unwrap(),
-        bias: bias.then(|| rng.normal_vec(oc, 0.5)),
-        stride: [stride, stride],
-        pad: [pad; 4],
-        relu,
-    }
-}
-
-/// One conv (optionally with a residual made by a second conv), as the kernel tests build them.
-fn conv_graph(
-    rng: &mut SplitMix64,
-    (ic, oc, h, w, k, s, p): (usize, usize, usize, usize, usize, usize, usize),
-    bias: bool,
-    relu: bool,
-    residual: bool,
-) -> Graph {
-    let mut g = Graph::new([ic, h, w]);
-    let source = residual.then(|| {
-        g.conv(
-            "residual_source",
-            0,
-            conv_op(rng, ic, oc, k, s, p, true, false),
-        )
-        .unwrap()
-    });
-    let y = g
-        .conv("conv", 0, conv_op(rng, ic, oc, k, s, p, bias, relu))
-        .unwrap();
-    g.nodes[y].inputs.extend(source);
-    g
 }
 
 /// The tuned variants to sweep: the automatic choice, direct and 1x1 tiles with and without
@@ -163,7 +116,7 @@ fn f16_conv_matches_reference_over_shape_sweep() {
             .enumerate()
         {
             let batch = if (i + variant) % 2 == 0 { 1 } else { 3 };
-            let g = conv_graph(&mut rng, shape, bias, relu, residual);
+            let g = conv_graph(&mut rng, shape, bias, relu, residual).unwrap();
             let input = rng.normal_vec(batch * ic * h * w, 1.0);
             let want = run_graph(&g, &input, batch).swap_remove(g.output);
             for &policy in &policies {
@@ -222,7 +175,7 @@ fn f16_tolerance_catches_a_wrong_weight_index() {
     };
     let shape = (64, 16, 9, 9, 3, 1, 1);
     let mut rng = SplitMix64(3);
-    let g = conv_graph(&mut rng, shape, true, false, false);
+    let g = conv_graph(&mut rng, shape, true, false, false).unwrap();
     let input = rng.normal_vec(2 * 64 * 9 * 9, 1.0);
     let want = run_graph(&g, &input, 2).swap_remove(g.output);
     let (atol, rtol) = f16_conv_tolerance(64 * 9);
@@ -369,7 +322,7 @@ fn f16_without_shader_f16_is_a_clear_error() {
     g.conv(
         "conv",
         0,
-        conv_op(&mut SplitMix64(1), 3, 4, 3, 1, 1, true, true),
+        random_conv(&mut SplitMix64(1), 3, 4, [3, 3], 1, [1; 4], true, true),
     )
     .unwrap();
     let opts = SessionOptions {

@@ -5,8 +5,9 @@
 mod common;
 
 use common::{check_close, conv_policies, run_gpu, run_gpu_with};
-use resnet_wgpu::graph::{BatchNorm, Conv, Graph, Linear, MaxPool};
+use resnet_wgpu::graph::{BatchNorm, Graph, Linear, MaxPool};
 use resnet_wgpu::ops::conv::ConvPolicy;
+use resnet_wgpu::portability::cases::random_conv;
 use resnet_wgpu::reference::run_graph;
 use resnet_wgpu::tensor::{SplitMix64, Tensor};
 
@@ -45,31 +46,6 @@ struct ConvCase {
     k: [usize; 2],
     stride: usize,
     pad: [usize; 4],
-}
-
-#[allow(clippy::too_many_arguments)]
-fn conv_op(
-    rng: &mut SplitMix64,
-    ic: usize,
-    oc: usize,
-    k: [usize; 2],
-    stride: usize,
-    pad: [usize; 4],
-    bias: bool,
-    relu: bool,
-) -> Conv {
-    let fan_in = (ic * k[0] * k[1]) as f32;
-    Conv {
-        weight: Tensor::new(
-            vec![oc, ic, k[0], k[1]],
-            rng.normal_vec(oc * ic * k[0] * k[1], 1.0 / fan_in.sqrt()),
-        )
-        .unwrap(),
-        bias: bias.then(|| rng.normal_vec(oc, 0.5)),
-        stride: [stride, stride],
-        pad,
-        relu,
-    }
 }
 
 #[test]
@@ -233,7 +209,7 @@ fn conv_matches_reference_over_shape_sweep() {
                 g.conv(
                     "residual_source",
                     0,
-                    conv_op(&mut rng, c.ic, c.oc, c.k, c.stride, c.pad, true, false),
+                    random_conv(&mut rng, c.ic, c.oc, c.k, c.stride, c.pad, true, false),
                 )
                 .unwrap()
             });
@@ -241,7 +217,7 @@ fn conv_matches_reference_over_shape_sweep() {
                 .conv(
                     "conv",
                     0,
-                    conv_op(&mut rng, c.ic, c.oc, c.k, c.stride, c.pad, bias, relu),
+                    random_conv(&mut rng, c.ic, c.oc, c.k, c.stride, c.pad, bias, relu),
                 )
                 .unwrap();
             g.nodes[y].inputs.extend(source);
@@ -438,7 +414,7 @@ fn folded_stem_matches_reference() {
             .conv(
                 "stem",
                 0,
-                conv_op(&mut rng, c, oc, [k, k], 2, [pad; 4], true, false),
+                random_conv(&mut rng, c, oc, [k, k], 2, [pad; 4], true, false),
             )
             .unwrap();
         g.relu("stem_relu", y);

@@ -83,29 +83,57 @@ fn kernel_case(name: String, graph: Graph, batch: usize) -> Case {
     }
 }
 
+/// A convolution with random weights scaled by 1/sqrt(fan-in) (so outputs stay near unit size
+/// at any depth) and, if `bias`, a random bias. Shared by the suite and the kernel tests.
 #[allow(clippy::too_many_arguments)]
-fn conv(
+pub fn random_conv(
     rng: &mut SplitMix64,
     ic: usize,
     oc: usize,
-    k: usize,
+    kernel: [usize; 2],
     stride: usize,
-    pad: usize,
+    pad: [usize; 4],
     bias: bool,
     relu: bool,
 ) -> Conv {
-    let fan_in = (ic * k * k) as f32;
+    let [kh, kw] = kernel;
+    let fan_in = (ic * kh * kw) as f32;
     Conv {
         weight: Tensor::new(
-            vec![oc, ic, k, k],
-            rng.normal_vec(oc * ic * k * k, 1.0 / fan_in.sqrt()),
+            vec![oc, ic, kh, kw],
+            rng.normal_vec(oc * ic * kh * kw, 1.0 / fan_in.sqrt()),
         )
         .expect("shape matches"),
         bias: bias.then(|| rng.normal_vec(oc, 0.5)),
         stride: [stride, stride],
-        pad: [pad; 4],
+        pad,
         relu,
     }
+}
+
+/// One square conv `(in_c, out_c, h, w, kernel, stride, pad)`, optionally with a residual input
+/// made by a second conv of the same shape, as the conv cases of the sweep are built.
+pub fn conv_graph(
+    rng: &mut SplitMix64,
+    (ic, oc, h, w, k, s, p): (usize, usize, usize, usize, usize, usize, usize),
+    bias: bool,
+    relu: bool,
+    residual: bool,
+) -> Result<Graph> {
+    let mut g = Graph::new([ic, h, w]);
+    let source = residual
+        .then(|| {
+            let conv = random_conv(rng, ic, oc, [k, k], s, [p; 4], true, false);
+            g.conv("residual_source", 0, conv)
+        })
+        .transpose()?;
+    let y = g.conv(
+        "conv",
+        0,
+        random_conv(rng, ic, oc, [k, k], s, [p; 4], bias, relu),
+    )?;
+    g.nodes[y].inputs.extend(source);
+    Ok(g)
 }
 
 /// Single-kernel cases. `quick` keeps the sweep but drops the largest shapes.
@@ -131,18 +159,7 @@ pub fn kernel_cases(quick: bool, max_binding: u64) -> Result<Vec<Case>> {
     }
     for &(ic, oc, h, w, k, s, p, batch) in &convs {
         for (bias, relu, residual) in [(false, false, false), (true, true, true)] {
-            let mut g = Graph::new([ic, h, w]);
-            let source = residual
-                .then(|| {
-                    g.conv(
-                        "residual_source",
-                        0,
-                        conv(&mut rng, ic, oc, k, s, p, true, false),
-                    )
-                })
-                .transpose()?;
-            let y = g.conv("conv", 0, conv(&mut rng, ic, oc, k, s, p, bias, relu))?;
-            g.nodes[y].inputs.extend(source);
+            let g = conv_graph(&mut rng, (ic, oc, h, w, k, s, p), bias, relu, residual)?;
             let name = format!(
                 "conv {ic}->{oc} {h}x{w} k{k} s{s} p{p} bias={bias} relu={relu} residual={residual} n={batch}"
             );
