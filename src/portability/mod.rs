@@ -206,18 +206,15 @@ pub async fn run_suite(
         Err(e) => record(error_check("kernel", "building the kernel cases", e)),
     }
     if cfg!(target_arch = "wasm32") && max_binding > WASM_SPLIT_MAX_BINDING {
-        record(Check {
-            category: "limits".into(),
-            name: "a batch split to fit one binding".into(),
-            status: Status::NotApplicable,
-            errors: None,
-            tolerance: "-".into(),
-            time_ms: None,
-            detail: Some(format!(
+        record(unmeasured(
+            "limits",
+            "a batch split to fit one binding",
+            Status::NotApplicable,
+            format!(
                 "the adapter's {} MB binding is too large to exceed from wasm32's 4 GB memory; the WebGPU-default-limits run checks the split",
                 max_binding >> 20
-            )),
-        });
+            ),
+        ));
     } else {
         record(run_case(ctx, &cases::split_case(max_binding), "limits", 1).await);
     }
@@ -247,29 +244,31 @@ pub async fn run_suite(
             Err(e) => record(error_check("f16", "building the f16 cases", e)),
         }
     } else {
-        record(Check {
-            category: "f16".into(),
-            name: "convolutions and networks in f16".into(),
-            status: Status::NotApplicable,
-            errors: None,
-            tolerance: "-".into(),
-            time_ms: None,
-            detail: Some("adapter lacks SHADER_F16".into()),
-        });
+        record(unmeasured(
+            "f16",
+            "convolutions and networks in f16",
+            Status::NotApplicable,
+            "adapter lacks SHADER_F16".into(),
+        ));
     }
     checks
 }
 
-fn error_check(category: &str, name: &str, e: anyhow::Error) -> Check {
+/// A check that measured nothing: one that could not run (Fail), or does not apply here.
+fn unmeasured(category: &str, name: &str, status: Status, detail: String) -> Check {
     Check {
         category: category.into(),
         name: name.into(),
-        status: Status::Fail,
+        status,
         errors: None,
         tolerance: "-".into(),
         time_ms: None,
-        detail: Some(format!("{e:#}")),
+        detail: Some(detail),
     }
+}
+
+fn error_check(category: &str, name: &str, e: anyhow::Error) -> Check {
+    unmeasured(category, name, Status::Fail, format!("{e:#}"))
 }
 
 /// Opens `adapter` (with its own limits, or WebGPU's defaults) and runs the suite, calling
