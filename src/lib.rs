@@ -13,6 +13,7 @@
 
 pub mod classifier;
 pub mod dataset;
+pub mod fuzzing;
 pub mod gpu;
 pub mod graph;
 pub mod model;

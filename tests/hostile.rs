@@ -7,6 +7,7 @@
 mod common;
 
 use common::{check_close, gpu, local_fixture};
+use resnet_wgpu::fuzzing;
 use resnet_wgpu::gpu::{GpuContext, GpuOptions, select_adapter};
 use resnet_wgpu::graph::params::SyntheticParams;
 use resnet_wgpu::model::load_bytes;
@@ -1300,32 +1301,14 @@ fn failed_runs_leave_no_output_and_no_temp_file() {
 
 /// What each fuzz target does with its bytes; `Err` or `Ok`, never a panic.
 fn fuzz_one(target: &str, bytes: &[u8]) -> Result<(), String> {
-    let err = |e: anyhow::Error| format!("{e:#}");
-    match target {
-        "safetensors" | "onnx" => {
-            let name = format!("fuzz.{target}");
-            load_bytes(bytes, &name, None)
-                .and_then(|m| m.graph())
-                .map(|_| ())
-                .map_err(err)
-        }
-        "npy" => read_npy(bytes, "fuzz.npy").map(|_| ()).map_err(err),
-        "image" => {
-            let img = decode_image(bytes).map_err(err)?;
-            let gray = Preprocess {
-                gray: true,
-                resize_shorter: None,
-                size: [28, 28],
-                pad: 2,
-                mean: [0.5; 3],
-                std: [0.25; 3],
-            };
-            assert_eq!(gray.apply(&img).len(), 3 * 32 * 32);
-            assert_eq!(Preprocess::imagenet().apply(&img).len(), 3 * 224 * 224);
-            Ok(())
-        }
+    let run = match target {
+        "safetensors" => fuzzing::safetensors,
+        "onnx" => fuzzing::onnx,
+        "npy" => fuzzing::npy,
+        "image" => fuzzing::image,
         _ => unreachable!(),
-    }
+    };
+    run(bytes).map_err(|e| format!("{e:#}"))
 }
 
 /// Every input a fuzz target has: the crash and slow-input regressions (tests/fixtures/fuzz), the

@@ -1,8 +1,8 @@
-//! Any bytes as the `run` command's .npy input.
+//! Any bytes as the `run` command's .npy input: see `resnet_wgpu::fuzzing::npy`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = resnet_wgpu::model::npy::read_npy(data, "fuzz.npy");
+    let _ = resnet_wgpu::fuzzing::npy(data);
 });
