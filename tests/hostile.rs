@@ -30,6 +30,19 @@ fn cli(args: &[&str]) -> Output {
         .expect("cannot start resnet-wgpu")
 }
 
+/// `resnet-wgpu run --model MODEL --input INPUT --output OUTPUT`.
+fn cli_run(model: &Path, input: &Path, output: &Path) -> Output {
+    cli(&[
+        "run",
+        "--model",
+        s(model),
+        "--input",
+        s(input),
+        "--output",
+        s(output),
+    ])
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -432,15 +445,7 @@ fn safetensors_nan_and_inf_weights_warn_but_load() {
     let model = write(&dir, "nan.safetensors", &bytes);
     let out = dir.join("out.npy");
     let input = local_fixture("resnet20/resnet20.input.npy");
-    let o = cli(&[
-        "run",
-        "--model",
-        s(&model),
-        "--input",
-        s(&input),
-        "--output",
-        s(&out),
-    ]);
+    let o = cli_run(&model, &input, &out);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -584,15 +589,7 @@ fn onnx_garbage_and_truncation_via_cli() {
         ("empty.onnx", &[][..]),
     ] {
         let model = write(&dir, name, bytes);
-        let o = cli(&[
-            "run",
-            "--model",
-            s(&model),
-            "--input",
-            s(&input),
-            "--output",
-            s(&out),
-        ]);
+        let o = cli_run(&model, &input, &out);
         assert_fails_cleanly(&o, &[name]);
     }
     assert!(!out.exists());
@@ -750,15 +747,7 @@ fn npy_wrong_shape_and_dtype_via_cli() {
         (&huge, &["huge.npy", "only 0 bytes"]),
         (&zero, &["zero.npy", "the images are empty"]),
     ] {
-        let o = cli(&[
-            "run",
-            "--model",
-            s(&model),
-            "--input",
-            s(input),
-            "--output",
-            s(&out),
-        ]);
+        let o = cli_run(&model, input, &out);
         assert_fails_cleanly(&o, needles);
     }
     assert!(!out.exists());
@@ -1220,15 +1209,7 @@ fn failed_runs_leave_no_output_and_no_temp_file() {
     let bad = write(&dir, "bad.npy", b"\x93NUMPY garbage");
     // A failing run with no previous output: nothing appears.
     let out = dir.join("logits.npy");
-    let o = cli(&[
-        "run",
-        "--model",
-        s(&model),
-        "--input",
-        s(&bad),
-        "--output",
-        s(&out),
-    ]);
+    let o = cli_run(&model, &bad, &out);
     assert_fails_cleanly(&o, &["bad.npy"]);
     assert!(!out.exists());
     // An existing output is untouched by a failing run (bad model, bad input, no adapter).
@@ -1259,15 +1240,7 @@ fn failed_runs_leave_no_output_and_no_temp_file() {
     let folder = dir.join("folder.npy");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("inside"), b"x").unwrap();
-    let o = cli(&[
-        "run",
-        "--model",
-        s(&model),
-        "--input",
-        s(&input),
-        "--output",
-        s(&folder),
-    ]);
+    let o = cli_run(&model, &input, &folder);
     assert_fails_cleanly(&o, &["folder.npy", "cannot write"]);
     assert!(
         leftovers(&dir).is_empty(),
@@ -1275,15 +1248,7 @@ fn failed_runs_leave_no_output_and_no_temp_file() {
         leftovers(&dir)
     );
     // A good run replaces the file, leaving no temporary file either.
-    let o = cli(&[
-        "run",
-        "--model",
-        s(&model),
-        "--input",
-        s(&input),
-        "--output",
-        s(&out),
-    ]);
+    let o = cli_run(&model, &input, &out);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         read_npy(&std::fs::read(&out).unwrap(), "out")
