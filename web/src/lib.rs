@@ -142,6 +142,15 @@ fn check_gpu_errors() -> Result<()> {
     bail!("the GPU reported an error: {first}")
 }
 
+/// The adapter's name as wgpu reports it, else as the page read it from `GPUAdapterInfo`.
+fn adapter_name(wgpu_name: &str, hint: &str) -> String {
+    [wgpu_name, hint]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .unwrap_or("(unnamed WebGPU adapter)")
+        .to_string()
+}
+
 fn context() -> Result<Arc<GpuContext>> {
     CONTEXT
         .with_borrow(|c| c.clone())
@@ -167,11 +176,8 @@ pub async fn init(name_hint: String) -> Result<String, JsError> {
                 ..Default::default()
             };
             let mut ctx = GpuContext::new(&opts).await.map_err(js_error)?;
-            if let Some(c) = Arc::get_mut(&mut ctx)
-                && c.info.name.is_empty()
-                && !name_hint.is_empty()
-            {
-                c.info.name = name_hint;
+            if let Some(c) = Arc::get_mut(&mut ctx) {
+                c.info.name = adapter_name(&c.info.name, &name_hint);
             }
             ctx.device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
                 let text = format!("{e}").replace('\n', " ");
@@ -189,11 +195,7 @@ pub async fn init(name_hint: String) -> Result<String, JsError> {
     };
     let info = &ctx.info;
     json(&AdapterInfo {
-        name: if info.name.is_empty() {
-            "(unnamed WebGPU adapter)".into()
-        } else {
-            info.name.clone()
-        },
+        name: info.name.clone(),
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
         driver: info.driver.clone(),
@@ -433,13 +435,7 @@ pub async fn conformance(
             &mut report_check,
         )
         .await;
-        if report.name.is_empty() {
-            report.name = if name_hint.is_empty() {
-                "(unnamed WebGPU adapter)".into()
-            } else {
-                name_hint.clone()
-            };
-        }
+        report.name = adapter_name(&report.name, &name_hint);
         // The adapter and its device go now, before the next run asks for another.
         drop(adapter);
         reports.push(report);
