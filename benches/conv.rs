@@ -8,9 +8,10 @@
 //! adapter has them, else wall time per pass; the process CPU time per pass is printed too, since
 //! on CPU adapters (lavapipe) it does not change when other programs load the machine.
 
+use resnet_wgpu::ConvPolicy;
+use resnet_wgpu::cpu_time::process_cpu_seconds;
 use resnet_wgpu::gpu::{GpuContext, GpuOptions};
 use resnet_wgpu::graph::{Conv, Graph};
-use resnet_wgpu::ops::conv::ConvPolicy;
 use resnet_wgpu::tensor::{SplitMix64, Tensor};
 use resnet_wgpu::{Session, SessionOptions};
 use std::sync::Arc;
@@ -100,15 +101,6 @@ const LAYERS: [Layer; 9] = [
     },
 ];
 
-fn process_cpu_s() -> Option<f64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(ns as f64 * 1e-9)
-}
-
 /// (kernel seconds per pass, CPU seconds per pass) of `g` under `policy`.
 fn time(
     ctx: &Arc<GpuContext>,
@@ -121,9 +113,9 @@ fn time(
         conv: policy,
         ..Default::default()
     };
-    let session = Session::new(ctx.clone(), g, &opts).expect("session");
+    let session = Session::new(ctx.clone(), g.clone(), &opts).expect("session");
     session.run(input).expect("warm-up");
-    let cpu0 = process_cpu_s();
+    let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     let kernel = if ctx.can_profile() {
         session
@@ -144,7 +136,7 @@ fn time(
     };
     let _wall = t0.elapsed();
     let cpu = cpu0
-        .zip(process_cpu_s())
+        .zip(process_cpu_seconds())
         .map(|(a, b)| (b - a) / iters as f64);
     (kernel, cpu)
 }

@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     };
     let ctx = GpuContext::new_blocking(&GpuOptions::default())?;
     println!("adapter: {}", ctx.describe());
-    let classifier = Classifier::new(ctx, &model, 1)?;
+    let classifier = Classifier::new(ctx, model, 1)?;
     let image = load_image(image_path.as_ref())?;
     for p in &classifier.classify(&[image], 5)?[0] {
         println!("{:>6.2}%  {}", p.probability * 100.0, p.label);

@@ -21,7 +21,7 @@ fn main() -> Result<()> {
     paths.sort();
     let classifier = Classifier::new(
         GpuContext::new_blocking(&GpuOptions::default())?,
-        &default_model()?,
+        default_model()?,
         batch,
     )?;
     for chunk in paths.chunks(batch) {

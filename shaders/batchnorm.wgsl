@@ -3,6 +3,9 @@
 // `stats` holds gamma, beta, mean and var, each padded to `blocks` vec4s (padding: gamma 0, beta 0,
 // mean 0, var 1, so padding channels stay 0). One invocation per vec4 of the channel-blocked layout.
 
+// include: flat_index
+// include: relu
+
 struct BatchNormParams {
     len4: u32,
     blocks: u32,
@@ -19,9 +22,9 @@ struct BatchNormParams {
 @group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: BatchNormParams;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = flat_index(gid, groups);
     if (i >= p.len4) {
         return;
     }
@@ -32,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let variance = stats[3u * p.blocks + c4];
     var v = (input[i] - mean) / sqrt(variance + p.eps) * gamma + beta;
     if (p.relu != 0u) {
-        v = max(v, vec4<f32>(0.0));
+        v = relu4(v);
     }
     output[i] = v;
 }

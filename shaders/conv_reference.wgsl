@@ -4,9 +4,13 @@
 // Activations are channel-blocked (see src/ops/layout.rs): one vec4 = 4 channels of one pixel.
 // Weights are packed at load time as [in_c * kernel_h * kernel_w][out_c4] vec4s (4 output
 // channels each, zero past out_c); bias as out_c4 vec4s (zero if the conv has none).
-// Epilogue: + bias, + residual, then ReLU (flags).
+// Epilogue: + bias, then the shared epilogue (+ residual, ReLU; fragments/epilogue.wgsl).
 
-struct ConvParams {
+// include: flat_index
+// include: layout
+// include: epilogue
+
+struct ConvReferenceParams {
     batch: u32,
     in_c: u32,
     in_h: u32,
@@ -25,8 +29,6 @@ struct ConvParams {
     pixel_blocks: u32,
 }
 
-const HAS_RESIDUAL: u32 = 2u;
-const RELU: u32 = 4u;
 const PIXELS: u32 = 4u;
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;
@@ -34,7 +36,7 @@ const PIXELS: u32 = 4u;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;
-@group(0) @binding(5) var<uniform> p: ConvParams;
+@group(0) @binding(5) var<uniform> p: ConvReferenceParams;
 
 // Input channel `ic` of image `n` at (y, x), 0 outside the image.
 fn load_input(n: u32, ic: u32, y: i32, x: i32) -> f32 {
@@ -51,20 +53,12 @@ fn store(n: u32, pixel: u32, oc4: u32, acc: vec4<f32>) {
     if (pixel >= out_hw) {
         return;
     }
-    let index = (n * p.out_c4 + oc4) * out_hw + pixel;
-    var v = acc + bias[oc4];
-    if ((p.flags & HAS_RESIDUAL) != 0u) {
-        v += residual[index];
-    }
-    if ((p.flags & RELU) != 0u) {
-        v = max(v, vec4<f32>(0.0));
-    }
-    output[index] = v;
+    epilogue(blocked_index(n, oc4, p.out_c4, out_hw, pixel), acc + bias[oc4], p.flags);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let index = gid.x + gid.y * groups.x * 64u;
+    let index = flat_index(gid, groups);
     if (index >= p.pixel_blocks * p.out_c4 * p.batch) {
         return;
     }

@@ -1,5 +1,9 @@
 // Max pooling on the channel-blocked layout, one invocation per output vec4 (4 channels of one
-// pixel). Padding never wins (it is -infinity).
+// pixel). Padding never wins (it is -infinity); a NaN in the window makes the output NaN, as in
+// PyTorch.
+
+// include: flat_index
+// include: relu
 
 struct MaxPoolParams {
     planes: u32,
@@ -20,9 +24,9 @@ struct MaxPoolParams {
 @group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: MaxPoolParams;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = flat_index(gid, groups);
     let out_hw = p.out_h * p.out_w;
     if (i >= p.planes * out_hw) {
         return;
@@ -32,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let oy = (i % out_hw) / p.out_w;
     let ox = i % p.out_w;
     let base = plane * p.in_h * p.in_w;
-    var m = vec4<f32>(-3.402823e38);
+    var m = bitcast<vec4<f32>>(vec4<u32>(0xff800000u)); // -infinity
     for (var ky = 0u; ky < p.kernel_h; ky++) {
         let iy = i32(oy * p.stride_h + ky) - i32(p.pad_top);
         if (iy < 0 || iy >= i32(p.in_h)) {
@@ -43,7 +47,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             if (ix < 0 || ix >= i32(p.in_w)) {
                 continue;
             }
-            m = max(m, input[base + u32(iy) * p.in_w + u32(ix)]);
+            m = max4(m, input[base + u32(iy) * p.in_w + u32(ix)]);
         }
     }
     output[i] = m;

@@ -1,5 +1,9 @@
 // Standalone ReLU, for graphs where it cannot be fused into a producer's epilogue.
-// Works on whole vec4 blocks of the channel-blocked layout (padding channels stay 0).
+// Works on whole vec4 blocks of the channel-blocked layout (padding channels stay 0); NaN stays
+// NaN (see fragments/relu.wgsl).
+
+// include: flat_index
+// include: relu
 
 struct ReluParams {
     len4: u32,
@@ -12,11 +16,11 @@ struct ReluParams {
 @group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: ReluParams;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = flat_index(gid, groups);
     if (i >= p.len4) {
         return;
     }
-    output[i] = max(input[i], vec4<f32>(0.0));
+    output[i] = relu4(input[i]);
 }

@@ -3,6 +3,8 @@
 // one invocation per output vec4 (the channel shift need not be a multiple of 4, so the 4 lanes
 // are gathered one by one).
 
+// include: flat_index
+
 struct ShortcutAParams {
     batch: u32,
     in_c: u32,
@@ -22,9 +24,9 @@ struct ShortcutAParams {
 @group(0) @binding(1) var<storage, read_write> output: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: ShortcutAParams;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = flat_index(gid, groups);
     let out_hw = p.out_h * p.out_w;
     let out_c4 = (p.out_c + 3u) / 4u;
     let in_c4 = (p.in_c + 3u) / 4u;

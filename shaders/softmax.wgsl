@@ -1,6 +1,8 @@
 // Softmax over each image's activation (channel-blocked layout, `blocks` x `spatial` vec4s), one
 // invocation per image (rows are short). Padding channels (>= `channels`) are skipped and left 0.
 
+// include: flat_index
+
 struct SoftmaxParams {
     rows: u32,
     channels: u32,
@@ -16,9 +18,9 @@ fn valid(j: u32) -> bool {
     return (j / (4u * p.spatial)) * 4u + j % 4u < p.channels;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = gid.x + gid.y * groups.x * 64u;
+    let row = flat_index(gid, groups);
     if (row >= p.rows) {
         return;
     }

@@ -6,6 +6,8 @@
 // that step 2 is a batch of 16 plain 1x1 products.
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 
+// include: flat_index
+
 struct WinogradInputParams {
     batch: u32,
     in_c4: u32,
@@ -28,9 +30,9 @@ fn ld(plane: u32, y: i32, x: i32) -> vec4<f32> {
     return select(vec4<f32>(0.0), input[at], inside);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = flat_index(gid, groups);
     let per_image = p.tiles_h * p.tiles_w;
     if (i >= p.batch * p.in_c4 * per_image) {
         return;

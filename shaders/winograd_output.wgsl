@@ -1,6 +1,6 @@
 // Winograd F(2x2, 3x3), step 3 of 3: the output transform Y = A^T M A of the 16 products of
-// step 2, then the conv epilogue (+ bias, + residual, ReLU) on each of the tile's 2x2 outputs.
-// One invocation per (image, output channel block, tile). M is 16 "images" [out_c4][tiles].
+// step 2, then + bias and the conv epilogue (+ residual, ReLU; fragments/epilogue.wgsl) on each
+// of the tile's 2x2 outputs. One invocation per (image, output channel block, tile). M is 16 "images" [out_c4][tiles].
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 
 struct WinogradOutputParams {
@@ -14,8 +14,8 @@ struct WinogradOutputParams {
     _pad0: u32,
 }
 
-const HAS_RESIDUAL: u32 = 2u;
-const RELU: u32 = 4u;
+// include: flat_index
+// include: epilogue
 
 @group(0) @binding(0) var<storage, read> m: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> bias: array<vec4<f32>>;
@@ -27,20 +27,12 @@ fn store(plane: u32, y: u32, x: u32, acc: vec4<f32>) {
     if (y >= p.out_h || x >= p.out_w) {
         return;
     }
-    let index = plane + y * p.out_w + x;
-    var v = acc;
-    if ((p.flags & HAS_RESIDUAL) != 0u) {
-        v += residual[index];
-    }
-    if ((p.flags & RELU) != 0u) {
-        v = max(v, vec4<f32>(0.0));
-    }
-    output[index] = v;
+    epilogue(plane + y * p.out_w + x, acc, p.flags);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 64u;
+    let i = flat_index(gid, groups);
     let per_image = p.tiles_h * p.tiles_w;
     if (i >= p.batch * p.out_c4 * per_image) {
         return;

@@ -1,12 +1,12 @@
 //! The high-level API: a model on a GPU that turns images into labelled predictions.
 
+use crate::error::{Result, fail};
 use crate::gpu::GpuContext;
 use crate::model::Model;
 use crate::model::default::imagenet_classes;
 use crate::preprocess::Preprocess;
+use crate::scores::{softmax, top_k};
 use crate::session::{Session, SessionOptions};
-use crate::{softmax, top_k};
-use anyhow::{Result, bail};
 use image::DynamicImage;
 use serde::Serialize;
 use std::sync::Arc;
@@ -14,9 +14,13 @@ use std::sync::Arc;
 /// One class of one image's top-k.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The class index (row of the output).
     pub index: usize,
+    /// Its name.
     pub label: String,
+    /// Softmax probability.
     pub probability: f32,
+    /// The raw score the network gave.
     pub logit: f32,
 }
 
@@ -31,20 +35,21 @@ impl Classifier {
     /// Plans `model` on `ctx` for up to `batch` images per forward pass. Class names come from the
     /// model's metadata, ImageNet's for 1000-class models, else "class N".
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn new(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
+    pub fn new(ctx: Arc<GpuContext>, model: Model, batch: usize) -> Result<Self> {
         pollster::block_on(Self::new_async(ctx, model, batch))
     }
 
     /// [`Classifier::new`] for the browser (awaits the GPU's verdict on the pipelines).
-    pub async fn new_async(ctx: Arc<GpuContext>, model: &Model, batch: usize) -> Result<Self> {
-        Self::with_preprocess_async(ctx, model, batch, Preprocess::for_model(model)).await
+    pub async fn new_async(ctx: Arc<GpuContext>, model: Model, batch: usize) -> Result<Self> {
+        let preprocess = Preprocess::for_model(&model);
+        Self::with_preprocess_async(ctx, model, batch, preprocess).await
     }
 
     /// Like [`Classifier::new`] with explicit preprocessing (for files that do not describe it).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_preprocess(
         ctx: Arc<GpuContext>,
-        model: &Model,
+        model: Model,
         batch: usize,
         preprocess: Preprocess,
     ) -> Result<Self> {
@@ -54,7 +59,7 @@ impl Classifier {
     /// [`Classifier::with_preprocess`] for the browser.
     pub async fn with_preprocess_async(
         ctx: Arc<GpuContext>,
-        model: &Model,
+        model: Model,
         batch: usize,
         preprocess: Preprocess,
     ) -> Result<Self> {
@@ -69,7 +74,7 @@ impl Classifier {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_options(
         ctx: Arc<GpuContext>,
-        model: &Model,
+        model: Model,
         preprocess: Preprocess,
         options: &SessionOptions,
     ) -> Result<Self> {
@@ -79,13 +84,14 @@ impl Classifier {
     /// [`Classifier::with_options`] for the browser.
     pub async fn with_options_async(
         ctx: Arc<GpuContext>,
-        model: &Model,
+        model: Model,
         preprocess: Preprocess,
         options: &SessionOptions,
     ) -> Result<Self> {
-        let graph = model.graph_for(preprocess.output_shape())?;
+        let names = model.class_names();
+        let graph = model.into_graph_for(preprocess.output_shape())?;
         let classes = graph.output_shape()[0];
-        let labels = match model.class_names() {
+        let labels = match names {
             Some(names) if names.len() == classes => names,
             _ if classes == 1000 => imagenet_classes(),
             _ => (0..classes).map(|i| format!("class {i}")).collect(),
@@ -94,7 +100,7 @@ impl Classifier {
             batch: options.batch.max(1),
             ..options.clone()
         };
-        let session = Session::new_async(ctx, &graph, &options).await?;
+        let session = Session::new_async(ctx, graph, &options).await?;
         Ok(Self {
             session,
             preprocess,
@@ -105,7 +111,8 @@ impl Classifier {
     /// Replaces the class names (e.g. from a `--labels` file).
     pub fn set_labels(&mut self, labels: Vec<String>) -> Result<()> {
         if labels.len() != self.labels.len() {
-            bail!(
+            fail!(
+                InvalidInput,
                 "{} labels given for a model with {} classes",
                 labels.len(),
                 self.labels.len()
@@ -115,14 +122,17 @@ impl Classifier {
         Ok(())
     }
 
+    /// The class names, by index.
     pub fn labels(&self) -> &[String] {
         &self.labels
     }
 
+    /// How images become the network's input.
     pub fn preprocess(&self) -> &Preprocess {
         &self.preprocess
     }
 
+    /// The session that runs the network.
     pub fn session(&self) -> &Session {
         &self.session
     }

@@ -6,22 +6,25 @@ use anyhow::{Result, anyhow, bail, ensure};
 use std::io::Read;
 use std::path::Path;
 
-/// Where Debian's package puts the files.
-pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
-
 /// Gray 28x28 images and their labels.
 pub struct Dataset {
+    /// Pixels of every image, row-major, one byte each.
     pub images: Vec<u8>,
+    /// The class of each image.
     pub labels: Vec<u8>,
+    /// Image height.
     pub rows: usize,
+    /// Image width.
     pub cols: usize,
 }
 
 impl Dataset {
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the set has no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

@@ -9,13 +9,13 @@ use anyhow::Result;
 
 /// Any bytes as a .safetensors file: load, then build the graph, the way the CLI does.
 pub fn safetensors(data: &[u8]) -> Result<()> {
-    load_bytes(data, "fuzz.safetensors", None)?.graph()?;
+    load_bytes(data, "fuzz.safetensors", None)?.into_graph()?;
     Ok(())
 }
 
 /// Any bytes as an .onnx file (no external data): decode, fold and import the graph.
 pub fn onnx(data: &[u8]) -> Result<()> {
-    load_bytes(data, "fuzz.onnx", None)?.graph()?;
+    load_bytes(data, "fuzz.onnx", None)?.into_graph()?;
     Ok(())
 }
 

@@ -14,12 +14,15 @@ use std::str::FromStr;
 /// checks for measured bounds); partial sums beyond f16's range (65504) become infinite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Precision {
+    /// 32-bit floats everywhere (the default).
     #[default]
     F32,
+    /// f16 weights and arithmetic in the convolutions (needs SHADER_F16).
     F16,
 }
 
 impl Precision {
+    /// "f32" or "f16", as the command line spells it.
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",

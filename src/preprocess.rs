@@ -4,11 +4,13 @@ use crate::model::Model;
 use anyhow::{Result, anyhow};
 use image::{DynamicImage, imageops::FilterType};
 
-/// ImageNet statistics (torchvision).
+/// ImageNet per-channel mean (torchvision).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet per-channel standard deviation (torchvision).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// CIFAR-10 statistics (the usual ones of the paper's CIFAR experiments' reimplementations).
+/// CIFAR-10 per-channel mean (the usual one of the paper's CIFAR experiments' reimplementations).
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+/// CIFAR-10 per-channel standard deviation.
 pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
 
 /// Largest intermediate (resized, before the centre crop) image `apply` makes; a thin image
@@ -27,9 +29,11 @@ pub struct Preprocess {
     pub resize_shorter: Option<u32>,
     /// Height and width after resize / crop, before `pad`.
     pub size: [u32; 2],
-    /// Zero border (in [0,1] pixel units, before normalisation) added on every side.
+    /// Zero border (in `[0, 1]` pixel units, before normalisation) added on every side.
     pub pad: u32,
+    /// Per-channel mean subtracted from [0, 1] pixel values.
     pub mean: [f32; 3],
+    /// Per-channel standard deviation they are divided by.
     pub std: [f32; 3],
 }
 

@@ -1,52 +1,26 @@
-//! A session: one network planned onto one GPU. Pipelines, weights, activation buffers and bind
-//! groups are made once; each run uploads the input, records every dispatch into one command
-//! encoder, submits once and reads back the logits (and any requested taps).
+//! A session: one network planned onto one GPU. The plan (`plan::lower`) says what runs; here the
+//! activation buffers are made, each step's weights are uploaded (then let go: the session keeps
+//! no host copy of the weights) and its dispatches built, once. Each run uploads the input,
+//! records every dispatch into one command encoder, submits once and reads back the logits (and
+//! any requested taps).
 
-use crate::gpu::GpuContext;
-use crate::graph::fuse::optimize;
-use crate::graph::memory::plan_memory;
-use crate::graph::space_to_depth::{SpaceToDepth, fold_stem};
-use crate::graph::{Graph, ValueId};
-use crate::ops::conv::ConvPolicy;
-use crate::ops::layout::{blocked_len, from_blocked, to_blocked};
-use crate::ops::{self, Dispatch, Io};
-use crate::precision::Precision;
-use anyhow::{Result, anyhow, bail, ensure};
+use crate::error::{Error, Result, require};
+use crate::gpu::{Dispatch, GpuContext, read_buffer};
+use crate::graph::space_to_depth::SpaceToDepth;
+use crate::graph::{Graph, Node, Op, Shape};
+use crate::layout::{blocked_len, from_blocked, to_blocked};
+use crate::ops::{self, Io};
+pub use crate::plan::SessionOptions;
+use crate::plan::{self, Step};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-#[derive(Clone, Debug)]
-pub struct SessionOptions {
-    /// Images per forward pass; larger inputs run in chunks of this size.
-    pub batch: usize,
-    /// Named intermediate values (graph taps such as "stem", "layer1") to read back on each run.
-    pub taps: Vec<String>,
-    /// Fold batch norm and fuse epilogues (on by default; off to test the unfused kernels).
-    pub optimize: bool,
-    /// Which convolution kernels to use (the tuned ones by default).
-    pub conv: ConvPolicy,
-    /// What the convolutions compute in (f32 by default; f16 needs SHADER_F16 and the tuned
-    /// kernels, see [`Precision`]).
-    pub precision: Precision,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        Self {
-            batch: 1,
-            taps: Vec::new(),
-            optimize: true,
-            conv: ConvPolicy::Auto,
-            precision: Precision::F32,
-        }
-    }
-}
 
 /// What one run returns: the graph output for every image, and the requested taps.
 #[derive(Clone, Debug, Default)]
 pub struct Outputs {
     /// [images, classes] row-major (the graph output flattened per image).
     pub logits: Vec<f32>,
+    /// Each requested tap, [images, C, H, W] row-major.
     pub taps: BTreeMap<String, Vec<f32>>,
 }
 
@@ -54,19 +28,19 @@ struct Readback {
     name: String,
     slot: usize,
     /// Per-image shape (NCHW on the host side).
-    shape: [usize; 3],
+    shape: Shape,
     /// f32 values per image on the GPU (channel-blocked).
     per_image: usize,
     /// Offset in the staging buffer, bytes.
     offset: u64,
 }
 
+/// A network planned on one GPU, ready to run.
 pub struct Session {
     ctx: Arc<GpuContext>,
-    /// The optimized graph that runs.
-    pub graph: Graph,
     /// Images per forward pass (may be smaller than requested, to fit the adapter's limits).
     pub batch: usize,
+    steps: Vec<Step>,
     dispatches: Vec<Dispatch>,
     slots: Vec<wgpu::Buffer>,
     input_slot: usize,
@@ -78,13 +52,18 @@ pub struct Session {
     pub weight_bytes: u64,
     /// The stem's space-to-depth fold, applied to the input on upload.
     stem_fold: Option<SpaceToDepth>,
+    /// The graph's input (after the fold) and output shapes, per image.
+    graph_input: Shape,
+    output_shape: Shape,
+    macs: u64,
 }
 
 impl Session {
-    /// Plans `graph` on `ctx`. Fails with a clear message if a layer cannot fit the adapter.
+    /// Plans `graph` on `ctx`, taking its weights (they go to the GPU, and no host copy stays).
+    /// Fails with a clear message if a layer cannot fit the adapter.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn new(ctx: Arc<GpuContext>, graph: &Graph, opts: &SessionOptions) -> Result<Self> {
-        let (session, scopes) = Self::plan(ctx, graph, opts)?;
+    pub fn new(ctx: Arc<GpuContext>, graph: Graph, opts: &SessionOptions) -> Result<Self> {
+        let (session, scopes) = Self::build(ctx, graph, opts)?;
         pollster::block_on(scopes.check(&session.ctx))?;
         Ok(session)
     }
@@ -92,68 +71,30 @@ impl Session {
     /// [`Session::new`] for the browser, where the GPU's verdict on the pipelines is a promise.
     pub async fn new_async(
         ctx: Arc<GpuContext>,
-        graph: &Graph,
+        graph: Graph,
         opts: &SessionOptions,
     ) -> Result<Self> {
-        let (session, scopes) = Self::plan(ctx, graph, opts)?;
+        let (session, scopes) = Self::build(ctx, graph, opts)?;
         scopes.check(&session.ctx).await?;
         Ok(session)
     }
 
     /// Makes every buffer, pipeline and bind group, inside error scopes that the caller pops.
-    fn plan(
+    fn build(
         ctx: Arc<GpuContext>,
-        graph: &Graph,
+        graph: Graph,
         opts: &SessionOptions,
     ) -> Result<(Self, PlanScopes)> {
-        ensure!(opts.batch >= 1, "batch size must be at least 1");
-        ctx.check_alive()?;
-        ops::conv::check_precision(&ctx, opts.conv, opts.precision)?;
-        graph.validate()?;
-        let mut graph = if opts.optimize {
-            optimize(graph)
-        } else {
-            graph.clone()
-        };
-        let mut stem_fold = None;
-        if opts.optimize
-            && opts.conv != ConvPolicy::Reference
-            && let Some((folded, s2d)) = fold_stem(&graph)
-        {
-            graph = folded;
-            stem_fold = Some(s2d);
-        }
-        let batch = fit_batch(&ctx, &graph, opts.batch)?;
-        let mut pinned: Vec<ValueId> = vec![graph.output];
-        let mut tap_values = Vec::new();
-        for name in &opts.taps {
-            let v = *graph
-                .taps
-                .get(name)
-                .ok_or_else(|| anyhow!("the network has no tap named '{name}'"))?;
-            pinned.push(v);
-            tap_values.push((name.clone(), v));
-        }
-        // Temporaries of multi-step kernels (Winograd) take part in the liveness plan.
-        let temps: Vec<Vec<u64>> = graph
-            .nodes
-            .iter()
-            .map(|node| {
-                let in_shapes: Vec<_> = node.inputs.iter().map(|&v| graph.shape(v)).collect();
-                if matches!(node.op, crate::graph::Op::Input) {
-                    return Vec::new();
-                }
-                ops::scratch_floats(&ctx, node, &in_shapes, batch, opts.conv)
-                    .into_iter()
-                    .map(|f| f as u64 * 4)
-                    .collect()
-            })
-            .collect();
-        let plan = plan_memory(&graph, batch, &pinned, &temps);
+        let plan = plan::lower(&ctx, graph, opts)?;
+        let mut graph = plan.graph;
+        let (batch, memory) = (plan.batch, &plan.memory);
+        let graph_input = graph.input_shape();
+        let output_shape = graph.output_shape();
+        let macs = graph.macs();
         // Every wgpu error while planning lands in these scopes (never in the uncaptured handler).
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let slots: Vec<wgpu::Buffer> = plan
+        let slots: Vec<wgpu::Buffer> = memory
             .slot_bytes
             .iter()
             .enumerate()
@@ -168,33 +109,44 @@ impl Session {
                 })
             })
             .collect();
-        let mut dispatches = Vec::with_capacity(graph.nodes.len());
+        let mut dispatches = Vec::with_capacity(plan.steps.len());
         // An early return drops the scope guards, which pops them (innermost first).
-        for (i, node) in graph.nodes.iter().enumerate().skip(1) {
+        for step in &plan.steps {
+            let i = step.node;
+            // Take the node out (a shell with its shape stays for the readers of its value):
+            // its weights are dropped as soon as they are on the GPU.
+            let shell = Node {
+                name: String::new(),
+                op: Op::Input,
+                inputs: Vec::new(),
+                shape: graph.nodes[i].shape,
+            };
+            let node = std::mem::replace(&mut graph.nodes[i], shell);
             let io = Io {
                 inputs: node
                     .inputs
                     .iter()
-                    .map(|&v| &slots[plan.slot_of[v]])
+                    .map(|&v| &slots[memory.slot_of[v]])
                     .collect(),
                 in_shapes: node.inputs.iter().map(|&v| graph.shape(v)).collect(),
-                output: &slots[plan.slot_of[i]],
+                output: &slots[memory.slot_of[i]],
                 batch,
-                scratch: plan.temp_slots[i].iter().map(|&t| &slots[t]).collect(),
+                scratch: memory.temp_slots[i].iter().map(|&t| &slots[t]).collect(),
             };
             dispatches.extend(
-                ops::prepare(&ctx, node, &io, opts.conv, opts.precision)
-                    .map_err(|e| anyhow!("layer '{}': {e}", node.name))?,
+                ops::build(&ctx, &node, step, &io, plan.precision)
+                    .map_err(|e| e.in_layer(&node.name))?,
             );
         }
         let mut offset = 0u64;
-        let readbacks: Vec<Readback> = std::iter::once(("output".to_string(), graph.output))
-            .chain(tap_values)
+        let readbacks: Vec<Readback> = plan
+            .readbacks
+            .iter()
             .map(|(name, v)| {
-                let shape = graph.shape(v);
+                let shape = graph.shape(*v);
                 let r = Readback {
-                    name,
-                    slot: plan.slot_of[v],
+                    name: name.clone(),
+                    slot: memory.slot_of[*v],
                     shape,
                     per_image: blocked_len(shape),
                     offset,
@@ -203,43 +155,62 @@ impl Session {
                 r
             })
             .collect();
+        // What is left of the graph is shells: every weight is on the GPU now.
+        drop(graph);
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: offset,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let weight_bytes = dispatches.iter().map(|d| d.weight_bytes).sum();
+        let weight_bytes = dispatches.iter().map(|d| d.cost.weight_bytes).sum();
         let session = Self {
-            input_slot: plan.slot_of[0],
-            activation_bytes: plan.total_bytes(),
+            input_slot: memory.slot_of[0],
+            activation_bytes: memory.total_bytes(),
             weight_bytes,
             ctx,
-            graph,
             batch,
+            steps: plan.steps,
             dispatches,
             slots,
             readbacks,
             staging,
-            stem_fold,
+            stem_fold: plan.stem_fold,
+            graph_input,
+            output_shape,
+            macs,
         };
         Ok((session, PlanScopes { validation, oom }))
     }
 
+    /// The GPU the session runs on.
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
     }
 
-    /// Per-image input shape (C, H, W).
-    pub fn input_shape(&self) -> [usize; 3] {
-        self.stem_fold
-            .map_or(self.graph.input_shape(), |s| s.original)
+    /// Per-image input shape (C, H, W), as the caller provides it.
+    pub fn input_shape(&self) -> Shape {
+        self.stem_fold.map_or(self.graph_input, |s| s.original)
+    }
+
+    /// Per-image output shape (C, H, W).
+    pub fn output_shape(&self) -> Shape {
+        self.output_shape
     }
 
     /// Values per image in the output.
     pub fn output_len(&self) -> usize {
-        let [c, h, w] = self.graph.output_shape();
-        c * h * w
+        self.output_shape.iter().product()
+    }
+
+    /// Multiply-accumulates per image.
+    pub fn macs(&self) -> u64 {
+        self.macs
+    }
+
+    /// The plan's steps: one per layer, with the kernel chosen for it.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
     /// Kernel launches per forward pass.
@@ -247,7 +218,7 @@ impl Session {
         self.dispatches.len()
     }
 
-    /// The dispatches in order (labels, kernels, MACs), for profiles.
+    /// The dispatches in order (labels, kernels, costs), for profiles.
     pub fn dispatches(&self) -> &[Dispatch] {
         &self.dispatches
     }
@@ -255,8 +226,9 @@ impl Session {
     /// Runs any number of images (`input` is [images, C, H, W]), in chunks of `self.batch`.
     pub async fn run_async(&self, input: &[f32]) -> Result<Outputs> {
         let per_image: usize = self.input_shape().iter().product();
-        ensure!(
+        require!(
             !input.is_empty() && input.len().is_multiple_of(per_image),
+            InvalidInput,
             "input has {} values, not a whole number of {:?} images",
             input.len(),
             self.input_shape()
@@ -269,8 +241,7 @@ impl Session {
             chunk.resize(self.batch * per_image, 0.0);
             let results = self.run_batch(&chunk).await?;
             for (r, data) in self.readbacks.iter().zip(results) {
-                let [c, h, w] = r.shape;
-                let keep = &data[..count * c * h * w];
+                let keep = &data[..count * r.shape.iter().product::<usize>()];
                 if r.name == "output" {
                     out.logits.extend_from_slice(keep);
                 } else {
@@ -316,9 +287,7 @@ impl Session {
             if let Some((q, k)) = query {
                 pass.write_timestamp(q, k);
             }
-            pass.set_pipeline(&d.pipeline);
-            pass.set_bind_group(0, &d.bind_group, &[]);
-            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            d.record(&mut pass);
             if let Some((q, k)) = query {
                 pass.write_timestamp(q, k + 1);
             }
@@ -343,8 +312,9 @@ impl Session {
     /// `input`), from timestamps written around each dispatch. Needs TIMESTAMP_QUERY and
     /// TIMESTAMP_QUERY_INSIDE_PASSES.
     pub async fn profile_async(&self, input: &[f32], iters: usize) -> Result<Vec<f64>> {
-        ensure!(
+        require!(
             self.ctx.can_profile(),
+            Unsupported,
             "adapter '{}' cannot write timestamps inside compute passes",
             self.ctx.info.name
         );
@@ -424,7 +394,7 @@ impl Session {
         self.ctx.queue.submit([encoder.finish()]);
         if let Some(e) = errors.pop().await {
             self.ctx.check_alive()?;
-            bail!("the GPU rejected the run: {e}");
+            return Err(Error::GpuRejected(format!("the GPU rejected the run: {e}")));
         }
         let bytes = match read_buffer(&self.ctx, &self.staging).await {
             Ok(b) => b,
@@ -446,63 +416,6 @@ impl Session {
     }
 }
 
-/// The largest batch (up to `wanted`) whose every activation fits one storage binding.
-fn fit_batch(ctx: &GpuContext, graph: &Graph, wanted: usize) -> Result<usize> {
-    // In the blocked layout (channels padded to 4), in u64: on wasm32 `usize` is 32 bits and a
-    // huge input must be refused, not wrap around.
-    let bytes = |n: &crate::graph::Node| {
-        [n.shape[0].div_ceil(4) * 4, n.shape[1], n.shape[2]]
-            .iter()
-            .fold(4u64, |b, &d| b.saturating_mul(d as u64))
-    };
-    // The first of the largest: the layer where the trouble starts.
-    let Some(largest) = graph.nodes.iter().rev().max_by_key(|n| bytes(n)) else {
-        bail!("the graph is empty");
-    };
-    let (name, need) = (&largest.name, bytes(largest));
-    let limit = ctx.max_binding();
-    let fits = (limit / need.max(4)) as usize;
-    if fits == 0 {
-        bail!(
-            "layer '{name}' needs {need} bytes for one image's {:?} output but adapter '{}' allows {limit} bytes per storage binding (max_storage_buffer_binding_size); use a smaller input",
-            largest.shape,
-            ctx.info.name
-        );
-    }
-    if fits < wanted {
-        log::warn!(
-            "batch {wanted} does not fit adapter '{}' (layer '{name}' needs {need} bytes per image, {limit} bytes per binding): running in chunks of {fits}",
-            ctx.info.name
-        );
-    }
-    Ok(wanted.min(fits))
-}
-
-/// Waits for the device and copies a MAP_READ buffer's contents out.
-pub async fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
-    let slice = buffer.slice(..);
-    let (tx, rx) = futures::channel::oneshot::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    #[cfg(not(target_arch = "wasm32"))]
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| anyhow!("GPU error while waiting for results: {e}"))?;
-    // The browser resolves the mapping on its own event loop.
-    #[cfg(target_arch = "wasm32")]
-    let _ = ctx;
-    rx.await
-        .map_err(|_| anyhow!("the device was lost before results came back"))?
-        .map_err(|e| anyhow!("cannot read results back: {e}"))?;
-    let data = slice
-        .get_mapped_range()
-        .map_err(|e| anyhow!("cannot read results back: {e:?}"))?
-        .to_vec();
-    buffer.unmap();
-    Ok(data)
-}
-
 /// The error scopes around planning, innermost (validation) last.
 struct PlanScopes {
     validation: wgpu::ErrorScopeGuard,
@@ -515,11 +428,15 @@ impl PlanScopes {
     async fn check(self, ctx: &GpuContext) -> Result<()> {
         let validation = self.validation.pop().await;
         if let Some(e) = self.oom.pop().await {
-            bail!("the GPU ran out of memory planning the network: {e}");
+            return Err(Error::GpuRejected(format!(
+                "the GPU ran out of memory planning the network: {e}"
+            )));
         }
         if let Some(e) = validation {
             ctx.check_alive()?;
-            bail!("the GPU rejected the network's pipelines: {e}");
+            return Err(Error::GpuRejected(format!(
+                "the GPU rejected the network's pipelines: {e}"
+            )));
         }
         Ok(())
     }

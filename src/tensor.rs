@@ -1,10 +1,16 @@
 //! A plain CPU tensor: a shape and row-major f32 data. Used for weights, inputs and results.
 
-use anyhow::{Result, bail};
+use crate::error::{Result, fail};
 
+/// Per-image activation shape: channels, height, width.
+pub type Shape = [usize; 3];
+
+/// A plain CPU tensor: a shape and row-major f32 data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// Row-major values (as many as the shape's product).
     pub data: Vec<f32>,
 }
 
@@ -13,7 +19,8 @@ impl Tensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
         let expected = checked_numel(&shape)?;
         if expected != data.len() {
-            bail!(
+            fail!(
+                InvalidInput,
                 "tensor of shape {:?} needs {} values, got {}",
                 shape,
                 expected,
@@ -23,6 +30,7 @@ impl Tensor {
         Ok(Self { shape, data })
     }
 
+    /// A tensor of zeros.
     pub fn zeros(shape: Vec<usize>) -> Self {
         let n = shape.iter().product();
         Self {
@@ -31,6 +39,7 @@ impl Tensor {
         }
     }
 
+    /// Number of elements.
     pub fn numel(&self) -> usize {
         self.data.len()
     }
@@ -41,13 +50,25 @@ impl Tensor {
     }
 }
 
+/// The batch and per-image (C, H, W) shape of an NCHW array; a CHW array is one image.
+pub fn split_batch(shape: &[usize]) -> Result<(usize, [usize; 3])> {
+    match *shape {
+        [n, c, h, w] => Ok((n, [c, h, w])),
+        [c, h, w] => Ok((1, [c, h, w])),
+        _ => fail!(
+            InvalidInput,
+            "expected an NCHW (or CHW) array, got shape {shape:?}"
+        ),
+    }
+}
+
 /// Number of elements of a shape, refusing shapes whose product overflows or is absurd (> 2^34).
 pub fn checked_numel(shape: &[usize]) -> Result<usize> {
     let mut n: usize = 1;
     for &d in shape {
         n = match n.checked_mul(d) {
             Some(v) if v as u64 <= 1u64 << 34 => v,
-            _ => bail!("shape {shape:?} has too many elements"),
+            _ => fail!(InvalidInput, "shape {shape:?} has too many elements"),
         };
     }
     Ok(n)
@@ -67,6 +88,7 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -87,6 +109,7 @@ impl SplitMix64 {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
     }
 
+    /// `n` normal values of standard deviation `std`.
     pub fn normal_vec(&mut self, n: usize, std: f32) -> Vec<f32> {
         (0..n).map(|_| self.normal() * std).collect()
     }

@@ -231,7 +231,11 @@ fn architecture_is_inferred_from_torchvision_names() {
             std::collections::HashMap<String, resnet_wgpu::Tensor>,
         );
         impl resnet_wgpu::graph::params::ParamSource for Recorder {
-            fn take(&mut self, name: &str, shape: &[usize]) -> anyhow::Result<resnet_wgpu::Tensor> {
+            fn take(
+                &mut self,
+                name: &str,
+                shape: &[usize],
+            ) -> resnet_wgpu::Result<resnet_wgpu::Tensor> {
                 let t = self.0.take(name, shape)?;
                 self.1.insert(name.to_string(), t.clone());
                 Ok(t)
@@ -284,7 +288,7 @@ fn assert_fusion_preserves(name: &str, input: [usize; 3], batch: usize) {
     let g = spec
         .build(&mut SyntheticParams::new(3, spec.default_classes()), input)
         .unwrap();
-    let fused = optimize(&g);
+    let fused = optimize(g.clone());
     fused.validate().unwrap();
     assert!(
         fused
@@ -324,12 +328,11 @@ fn memory_plan_reuses_buffers_but_never_aliases_a_dispatch() {
     for name in ["resnet50", "resnet20", "resnet18"] {
         let spec = ArchSpec::parse(name).unwrap();
         let g = optimize(
-            &spec
-                .build(
-                    &mut SyntheticParams::new(0, spec.default_classes()),
-                    spec.default_input(),
-                )
-                .unwrap(),
+            spec.build(
+                &mut SyntheticParams::new(0, spec.default_classes()),
+                spec.default_input(),
+            )
+            .unwrap(),
         );
         let plan = plan_memory(&g, 1, &[g.output], &[]);
         let bytes = |v: usize| (g.nodes[v].shape.iter().product::<usize>() * 4) as u64;

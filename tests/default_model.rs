@@ -66,7 +66,7 @@ fn preprocessing_and_logits_match_pytorch_on_the_samples() {
         .expect("preprocessing differs from the reference");
     let session = Session::new(
         gpu(),
-        &model.graph().unwrap(),
+        model.clone().into_graph().unwrap(),
         &SessionOptions {
             batch: 20,
             ..Default::default()

@@ -6,19 +6,20 @@
 
 mod common;
 
-use common::{check_close, gpu, local_fixture, npy, shared_fixture};
-use resnet_wgpu::dataset::{DEBIAN_FASHION_MNIST, load_fashion_mnist_test};
-use resnet_wgpu::gpu::{GpuContext, GpuOptions, Kernel, ShaderFault};
+use common::{check_close, conv_policies, gpu, local_fixture, npy, shared_fixture};
+use resnet_wgpu::dataset::load_fashion_mnist_test;
+use resnet_wgpu::gpu::{GpuContext, GpuOptions, ShaderFault};
 use resnet_wgpu::graph::Graph;
+use resnet_wgpu::kernels::{ConvTile, Kernel};
 use resnet_wgpu::model::{self, default::default_model};
-use resnet_wgpu::ops::conv::{ConvPolicy, ConvTile};
 use resnet_wgpu::portability::cases::{
     F16_NETWORK_TOL, conv_graph, f16_conv_tolerance, random_conv,
 };
 use resnet_wgpu::preprocess::Preprocess;
 use resnet_wgpu::reference::run_graph;
+use resnet_wgpu::scores::top_k;
 use resnet_wgpu::tensor::SplitMix64;
-use resnet_wgpu::{Precision, Session, SessionOptions, top_k};
+use resnet_wgpu::{ConvPolicy, Precision, Session, SessionOptions};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ fn f16_gpu() -> Arc<GpuContext> {
 fn session(ctx: Arc<GpuContext>, g: &Graph, batch: usize, conv: ConvPolicy) -> Session {
     Session::new(
         ctx,
-        g,
+        g.clone(),
         &SessionOptions {
             batch,
             optimize: false,
@@ -46,40 +47,6 @@ fn session(ctx: Arc<GpuContext>, g: &Graph, batch: usize, conv: ConvPolicy) -> S
         },
     )
     .unwrap_or_else(|e| panic!("f16 session with {conv:?}: {e:#}"))
-}
-
-/// The tuned variants to sweep: the automatic choice, direct and 1x1 tiles with and without
-/// subgroup sharing (the subgroup ones where subgroups are 8 lanes), and Winograd.
-fn policies(ctx: &GpuContext) -> Vec<ConvPolicy> {
-    let tile = |tm, px, pointwise, subgroup8| ConvTile {
-        tm,
-        px,
-        pointwise,
-        subgroup8,
-        batched: false,
-    };
-    let mut out = vec![
-        ConvPolicy::Auto,
-        ConvPolicy::Tile(tile(12, 2, false, false)),
-        ConvPolicy::Tile(tile(8, 3, true, false)),
-        ConvPolicy::Winograd(ConvTile {
-            batched: true,
-            pointwise: true,
-            ..tile(16, 3, true, false)
-        }),
-    ];
-    if ctx.subgroup8() {
-        out.extend([
-            ConvPolicy::Tile(tile(16, 4, false, true)),
-            ConvPolicy::Tile(tile(32, 4, true, true)),
-            ConvPolicy::Winograd(ConvTile {
-                batched: true,
-                pointwise: true,
-                ..tile(8, 2, true, true)
-            }),
-        ]);
-    }
-    out
 }
 
 #[test]
@@ -104,7 +71,6 @@ fn f16_conv_matches_reference_over_shape_sweep() {
         (512, 64, 4, 4, 1, 1, 0),  // a ResNet-50-like 1x1 reduction
         (128, 128, 8, 8, 3, 2, 1), // stride-2 3x3 downsampling
     ];
-    let policies = policies(&ctx);
     let mut rng = SplitMix64(16);
     let mut worst = 0.0f64;
     for (i, &shape) in shapes.iter().enumerate() {
@@ -119,7 +85,7 @@ fn f16_conv_matches_reference_over_shape_sweep() {
             let g = conv_graph(&mut rng, shape, bias, relu, residual).unwrap();
             let input = rng.normal_vec(batch * ic * h * w, 1.0);
             let want = run_graph(&g, &input, batch).swap_remove(g.output);
-            for &policy in &policies {
+            for policy in conv_policies(&ctx, &g, batch, Precision::F16) {
                 let what = format!(
                     "conv {ic}->{oc} {h}x{w} k{k} s{s} p{p} bias={bias} relu={relu} residual={residual} n={batch} with {policy:?}"
                 );
@@ -127,7 +93,10 @@ fn f16_conv_matches_reference_over_shape_sweep() {
                 // Every convolution really ran the f16 kernels.
                 for d in sess.dispatches() {
                     assert!(
-                        !matches!(d.kernel, Kernel::ConvFast(_) | Kernel::ConvReference),
+                        !matches!(
+                            d.kernel,
+                            Kernel::ConvDirect(_, Precision::F32) | Kernel::ConvReference
+                        ),
                         "{what}: {} ran {} in f32",
                         d.label,
                         d.kernel.name()
@@ -136,7 +105,7 @@ fn f16_conv_matches_reference_over_shape_sweep() {
                 assert!(
                     sess.dispatches()
                         .iter()
-                        .any(|d| matches!(d.kernel, Kernel::ConvFastF16(_))),
+                        .any(|d| matches!(d.kernel, Kernel::ConvDirect(_, Precision::F16))),
                     "{what}: no f16 kernel"
                 );
                 let got = sess.run(&input).unwrap().logits;
@@ -166,13 +135,7 @@ fn f16_tolerance_catches_a_wrong_weight_index() {
         ..Default::default()
     })
     .unwrap();
-    let tile = ConvTile {
-        tm: 8,
-        px: 2,
-        pointwise: false,
-        subgroup8: false,
-        batched: false,
-    };
+    let tile = ConvTile::new(8, 2);
     let shape = (64, 16, 9, 9, 3, 1, 1);
     let mut rng = SplitMix64(3);
     let g = conv_graph(&mut rng, shape, true, false, false).unwrap();
@@ -188,7 +151,7 @@ fn f16_tolerance_catches_a_wrong_weight_index() {
     let good = check_close(&run(), &want, atol as f32, rtol as f32).unwrap();
     // Output channels 4..7 of input channel 0 take output channels 0..3's weights.
     ctx.inject_fault(ShaderFault {
-        kernel: Kernel::ConvFastF16(tile),
+        kernel: Kernel::ConvDirect(tile, Precision::F16),
         find: "weight[wi + 1u]".into(),
         replace: "weight[wi + 0u]".into(),
     })
@@ -216,7 +179,7 @@ fn compare_precisions(
     let run = |precision| {
         let s = Session::new(
             f16_gpu(),
-            graph,
+            graph.clone(),
             &SessionOptions {
                 batch,
                 precision,
@@ -240,7 +203,7 @@ fn compare_precisions(
 fn f16_default_model_agrees_with_f32_on_fashion_mnist() {
     let model = default_model().unwrap();
     let pre = Preprocess::for_model(&model);
-    let data = load_fashion_mnist_test(DEBIAN_FASHION_MNIST.as_ref()).unwrap_or_else(|e| {
+    let data = load_fashion_mnist_test(&common::fashion_mnist_dir()).unwrap_or_else(|e| {
         panic!("{e:#} (install Debian's dataset-fashion-mnist for the f16 network test)")
     });
     let n = 300;
@@ -329,7 +292,10 @@ fn f16_without_shader_f16_is_a_clear_error() {
         precision: Precision::F16,
         ..Default::default()
     };
-    let e = format!("{:#}", Session::new(ctx.clone(), &g, &opts).err().unwrap());
+    let e = format!(
+        "{:#}",
+        Session::new(ctx.clone(), g.clone(), &opts).err().unwrap()
+    );
     assert!(
         e.contains(&ctx.info.name) && e.contains("SHADER_F16") && !e.contains('\n'),
         "{e}"
@@ -339,7 +305,10 @@ fn f16_without_shader_f16_is_a_clear_error() {
         conv: ConvPolicy::Reference,
         ..opts
     };
-    let e = format!("{:#}", Session::new(gpu(), &g, &reference).err().unwrap());
+    let e = format!(
+        "{:#}",
+        Session::new(gpu(), g.clone(), &reference).err().unwrap()
+    );
     assert!(e.contains("reference"), "{e}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))

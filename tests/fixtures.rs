@@ -21,7 +21,7 @@ fn check_fixture(dir: &Path, name: &str, stages: &[&str]) {
     let graph = model.graph_for([c, h, w]).unwrap();
     let session = Session::new(
         gpu(),
-        &graph,
+        graph.clone(),
         &SessionOptions {
             batch: n,
             taps: stages.iter().map(|s| s.to_string()).collect(),
@@ -62,7 +62,7 @@ fn resnet18_matches_reference_on_real_photos() {
     let input = npy(&shared_fixture("images/photos_224.input.npy"));
     let session = Session::new(
         gpu(),
-        &model.graph().unwrap(),
+        model.clone().into_graph().unwrap(),
         &SessionOptions {
             batch: 2,
             ..Default::default()

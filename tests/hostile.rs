@@ -13,7 +13,7 @@ use resnet_wgpu::graph::params::SyntheticParams;
 use resnet_wgpu::model::load_bytes;
 use resnet_wgpu::model::npy::{read_npy, write_npy};
 use resnet_wgpu::preprocess::{Preprocess, decode_image, load_image};
-use resnet_wgpu::{ArchSpec, Session, SessionOptions, Tensor};
+use resnet_wgpu::{ArchSpec, Error, Session, SessionOptions, Tensor};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -423,7 +423,7 @@ fn safetensors_wrong_dtype() {
             x.dtype = dtype.into();
         }
         let m = load_bytes(&safetensors(&t, &[]), "half.safetensors", None).unwrap();
-        m.graph().unwrap();
+        m.into_graph().unwrap();
     }
 }
 
@@ -438,7 +438,7 @@ fn safetensors_nan_and_inf_weights_warn_but_load() {
     let bytes = safetensors(&t, &[]);
     load_bytes(&bytes, "nan.safetensors", None)
         .unwrap()
-        .graph()
+        .into_graph()
         .unwrap();
 
     let dir = tmp_dir("nan");
@@ -470,7 +470,7 @@ fn safetensors_missing_and_extra_tensors() {
         .filter(|t| t.name != "layer2.1.bn1.running_var")
         .collect();
     let m = load_bytes(&safetensors(&t, &[]), "missing.safetensors", None).unwrap();
-    let e = format!("{:#}", m.graph().unwrap_err());
+    let e = format!("{:#}", m.into_graph().unwrap_err());
     assert_mentions(
         &e,
         &[
@@ -483,7 +483,7 @@ fn safetensors_missing_and_extra_tensors() {
     let mut t = resnet20_tensors();
     t.push(f32_tensor("decoder.weight", &[2], &[1.0, 2.0]));
     let m = load_bytes(&safetensors(&t, &[]), "extra.safetensors", None).unwrap();
-    let e = format!("{:#}", m.graph().unwrap_err());
+    let e = format!("{:#}", m.into_graph().unwrap_err());
     assert_mentions(
         &e,
         &[
@@ -505,7 +505,7 @@ fn safetensors_shapes_that_do_not_chain() {
     let fc = t.iter_mut().find(|t| t.name == "fc.weight").unwrap();
     *fc = f32_tensor("fc.weight", &[10, 32], &[0.0; 320]);
     let m = load_bytes(&safetensors(&t, &[]), "chain.safetensors", None).unwrap();
-    let e = format!("{:#}", m.graph().unwrap_err());
+    let e = format!("{:#}", m.into_graph().unwrap_err());
     assert_mentions(
         &e,
         &[
@@ -527,7 +527,7 @@ fn safetensors_shapes_that_do_not_chain() {
         &vec![0.0; 32 * 16 * 9],
     );
     let m = load_bytes(&safetensors(&t, &[]), "chain2.safetensors", None).unwrap();
-    let e = format!("{:#}", m.graph().unwrap_err());
+    let e = format!("{:#}", m.into_graph().unwrap_err());
     assert_mentions(
         &e,
         &[
@@ -1090,11 +1090,18 @@ fn limits_too_small_for_a_layer_name_the_layer_and_the_limit() {
     // 16 x 2048 x 2048 floats = 256 MiB.
     let ctx = pollster::block_on(GpuContext::from_adapter(&adapter, true)).unwrap();
     let graph = resnet20_graph([3, 2048, 2048]);
-    let e = format!(
-        "{:#}",
-        Session::new(ctx, &graph, &SessionOptions::default())
-            .err()
-            .unwrap()
+    let err = Session::new(ctx, graph.clone(), &SessionOptions::default())
+        .err()
+        .unwrap();
+    let e = err.to_string();
+    // Callers tell the kind of error from its variant, people from its message.
+    assert!(
+        matches!(
+            &err,
+            Error::AdapterLimit { layer, limit: "max_storage_buffer_binding_size", need: 268435456, allowed: 134217728, .. }
+                if layer == "conv1"
+        ),
+        "{err:?}"
     );
     assert_mentions(
         &e,
@@ -1108,16 +1115,14 @@ fn limits_too_small_for_a_layer_name_the_layer_and_the_limit() {
     let mut limits = adapter.limits();
     limits.max_storage_buffer_binding_size = 64 << 10;
     let ctx = pollster::block_on(GpuContext::with_limits(&adapter, limits)).unwrap();
-    let e = format!(
-        "{:#}",
-        Session::new(
-            ctx,
-            &resnet20_graph([3, 32, 32]),
-            &SessionOptions::default()
-        )
+    let err = Session::new(ctx, resnet20_graph([3, 32, 32]), &SessionOptions::default())
         .err()
-        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&err, Error::AdapterLimit { layer, allowed: 65536, .. } if layer == "layer3.0.conv1"),
+        "{err:?}"
     );
+    let e = err.to_string();
     assert_mentions(
         &e,
         &[
@@ -1142,9 +1147,9 @@ fn a_batch_too_large_for_one_binding_runs_in_chunks() {
         batch: images,
         ..Default::default()
     };
-    let split = Session::new(small, &graph, &opts).unwrap();
+    let split = Session::new(small, graph.clone(), &opts).unwrap();
     assert_eq!(split.batch, 4, "should run in chunks of 4");
-    let whole = Session::new(gpu(), &graph, &opts).unwrap();
+    let whole = Session::new(gpu(), graph.clone(), &opts).unwrap();
     assert_eq!(whole.batch, images);
     let a = split.run(&input).unwrap().logits;
     let b = whole.run(&input).unwrap().logits;
@@ -1161,10 +1166,12 @@ fn device_lost_is_a_clear_error_and_the_session_can_be_rebuilt() {
         batch: 2,
         ..Default::default()
     };
-    let session = Session::new(ctx.clone(), &graph, &opts).unwrap();
+    let session = Session::new(ctx.clone(), graph.clone(), &opts).unwrap();
     let before = session.run(&input).unwrap().logits;
     ctx.device.destroy();
-    let e = format!("{:#}", session.run(&input).unwrap_err());
+    let err = session.run(&input).unwrap_err();
+    assert!(matches!(err, Error::DeviceLost { .. }), "{err:?}");
+    let e = err.to_string();
     assert_mentions(
         &e,
         &[
@@ -1175,14 +1182,14 @@ fn device_lost_is_a_clear_error_and_the_session_can_be_rebuilt() {
     );
     assert!(ctx.lost().is_some());
     // Planning on the lost device says the same, rather than building on a dead device.
-    let e = format!(
-        "{:#}",
-        Session::new(ctx.clone(), &graph, &opts).err().unwrap()
-    );
-    assert_mentions(&e, &["was lost"]);
+    let err = Session::new(ctx.clone(), graph.clone(), &opts)
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::DeviceLost { .. }), "{err:?}");
+    assert_mentions(&err.to_string(), &["was lost"]);
     // A new context and session carry on, with the same results.
     let fresh = GpuContext::new_blocking(&GpuOptions::default()).unwrap();
-    let again = Session::new(fresh, &graph, &opts)
+    let again = Session::new(fresh, graph.clone(), &opts)
         .unwrap()
         .run(&input)
         .unwrap()

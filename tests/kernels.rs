@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{check_close, conv_policies, run_gpu, run_gpu_with};
+use common::{check_close, conv_policies, gpu, run_gpu, run_gpu_with};
 use resnet_wgpu::graph::{BatchNorm, Graph, Linear, MaxPool};
-use resnet_wgpu::ops::conv::ConvPolicy;
 use resnet_wgpu::portability::cases::random_conv;
 use resnet_wgpu::reference::run_graph;
 use resnet_wgpu::tensor::{SplitMix64, Tensor};
+use resnet_wgpu::{ConvPolicy, Precision};
 
 const ATOL: f32 = 1e-4;
 const RTOL: f32 = 5e-4;
@@ -190,7 +190,6 @@ fn conv_matches_reference_over_shape_sweep() {
             pad: [1; 4],
         },
     ];
-    let policies = conv_policies();
     let mut rng = SplitMix64(7);
     for (i, c) in cases.iter().enumerate() {
         for (variant, (bias, relu, residual)) in [
@@ -225,6 +224,7 @@ fn conv_matches_reference_over_shape_sweep() {
                 "conv {}->{} {}x{} k{:?} s{} pad{:?} bias={bias} relu={relu} residual={residual} batch={batch}",
                 c.ic, c.oc, c.h, c.w, c.k, c.stride, c.pad
             );
+            let policies = conv_policies(&gpu(), &g, batch, Precision::F32);
             check_with(&g, batch, 100 + i as u64, &what, &policies);
         }
     }
@@ -421,7 +421,7 @@ fn folded_stem_matches_reference() {
         let batch = 1 + 2 * (i % 2);
         let input = random(&mut rng, batch * c * h * w);
         let want = run_graph(&g, &input, batch).swap_remove(g.output);
-        for policy in conv_policies() {
+        for policy in conv_policies(&gpu(), &g, batch, Precision::F32) {
             let got = run_gpu_with(&g, &input, batch, true, policy);
             if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
                 panic!("stem {c}->{oc} {h}x{w} k{k} p{pad} batch {batch} with {policy:?}: {e}");

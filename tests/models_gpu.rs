@@ -73,7 +73,7 @@ fn batches_larger_than_the_session_run_in_chunks() {
     let x = SplitMix64(1).normal_vec(5 * 3 * 32 * 32, 1.0);
     let chunked = Session::new(
         gpu(),
-        &g,
+        g.clone(),
         &SessionOptions {
             batch: 2,
             ..Default::default()
@@ -83,7 +83,7 @@ fn batches_larger_than_the_session_run_in_chunks() {
     .run(&x)
     .unwrap()
     .logits;
-    let single = Session::new(gpu(), &g, &SessionOptions::default())
+    let single = Session::new(gpu(), g.clone(), &SessionOptions::default())
         .unwrap()
         .run(&x)
         .unwrap()
@@ -93,7 +93,7 @@ fn batches_larger_than_the_session_run_in_chunks() {
     // The same session gives the same answer twice (no state leaks between runs).
     let session = Session::new(
         gpu(),
-        &g,
+        g.clone(),
         &SessionOptions {
             batch: 5,
             ..Default::default()
@@ -112,7 +112,7 @@ fn a_session_refuses_input_of_the_wrong_size() {
     let g = spec
         .build(&mut SyntheticParams::new(2, 10), [3, 32, 32])
         .unwrap();
-    let session = Session::new(gpu(), &g, &SessionOptions::default()).unwrap();
+    let session = Session::new(gpu(), g.clone(), &SessionOptions::default()).unwrap();
     let e = session.run(&[0.0; 100]).unwrap_err().to_string();
     assert!(e.contains("not a whole number"), "{e}");
     assert!(session.run(&[]).is_err());

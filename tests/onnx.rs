@@ -17,7 +17,7 @@ fn run_onnx_file(model_path: &Path, input: &Path, want: &Path) -> f32 {
     let graph = model.graph_for([c, h, w]).unwrap();
     let session = Session::new(
         gpu(),
-        &graph,
+        graph.clone(),
         &SessionOptions {
             batch: n,
             ..Default::default()
@@ -83,7 +83,10 @@ use resnet_wgpu::tensor::SplitMix64;
 /// Loads `model`'s graph, runs it on the GPU (optimised, as the CLI does) and on the CPU
 /// reference, and compares both with the reference run of `expected`. Returns the max error.
 fn check_model(model: &Model, expected: &Graph, batch: usize) -> f32 {
-    let graph = model.graph().unwrap_or_else(|e| panic!("{e:#}"));
+    let graph = model
+        .clone()
+        .into_graph()
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(graph.input_shape(), expected.input_shape());
     let per_image: usize = graph.input_shape().iter().product();
     let input = SplitMix64(7).normal_vec(batch * per_image, 1.0);
@@ -264,9 +267,9 @@ fn onnx_zoo_v2_pre_activation_uses_standalone_batch_norm() {
     check_bytes(&bytes, &net.g, 2);
     let graph = model::load_bytes(&bytes, "v2.onnx", None)
         .unwrap()
-        .graph()
+        .into_graph()
         .unwrap();
-    let optimized = resnet_wgpu::graph::fuse::optimize(&graph);
+    let optimized = resnet_wgpu::graph::fuse::optimize(graph.clone());
     let standalone = optimized
         .nodes
         .iter()

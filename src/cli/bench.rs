@@ -1,12 +1,12 @@
 //! `resnet-wgpu bench [--model FILE | --arch NAME] [--batch N] [--iters N] [--json] [--profile]`
 
-use super::{GpuArgs, ModelArgs};
+use super::{GpuArgs, ModelArgs, SessionArgs};
 use anyhow::Result;
 use clap::Args;
+use resnet_wgpu::cpu_time::process_cpu_seconds;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::params::SyntheticParams;
-use resnet_wgpu::ops::conv::ConvPolicy;
-use resnet_wgpu::{ArchSpec, Precision, Session, SessionOptions, model};
+use resnet_wgpu::{ArchSpec, ConvPolicy, Session, SessionOptions, model};
 use std::time::Instant;
 
 #[derive(Args)]
@@ -28,9 +28,8 @@ pub struct BenchArgs {
     /// Use the plain reference convolution kernel instead of the tuned ones
     #[arg(long)]
     reference_conv: bool,
-    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
-    #[arg(long, default_value = "f32")]
-    precision: Precision,
+    #[command(flatten)]
+    session: SessionArgs,
     #[command(flatten)]
     gpu: GpuArgs,
 }
@@ -47,7 +46,7 @@ struct Row {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let graph = match (&args.model.model, &args.model.arch) {
-        (Some(path), arch) => model::load_file(path, arch.as_deref())?.graph()?,
+        (Some(path), arch) => model::load_file(path, arch.as_deref())?.into_graph()?,
         (None, Some(arch)) => {
             let spec = ArchSpec::parse(arch)?;
             spec.build(
@@ -55,14 +54,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 spec.default_input(),
             )?
         }
-        (None, None) => model::default::default_model()?.graph()?,
+        (None, None) => model::default::default_model()?.into_graph()?,
     };
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let adapter = ctx.describe();
     let setup_start = Instant::now();
+    let macs_per_image = graph.macs();
     let session = Session::new(
         ctx.clone(),
-        &graph,
+        graph,
         &SessionOptions {
             batch: args.batch.max(1),
             conv: if args.reference_conv {
@@ -70,7 +70,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             } else {
                 ConvPolicy::Auto
             },
-            precision: args.precision,
+            precision: args.session.precision,
             ..Default::default()
         },
     )?;
@@ -87,10 +87,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut cpu: Vec<f64> = Vec::new();
     let mut times: Vec<f64> = (0..args.iters.max(1))
         .map(|_| {
-            let c = process_cpu_s();
+            let c = process_cpu_seconds();
             let t = Instant::now();
             let r = session.run(&input).map(|_| t.elapsed().as_secs_f64());
-            if let (Some(a), Some(b)) = (c, process_cpu_s()) {
+            let r = r.map_err(anyhow::Error::from);
+            if let (Some(a), Some(b)) = (c, process_cpu_seconds()) {
                 cpu.push(b - a);
             }
             r
@@ -100,7 +101,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     cpu.sort_by(f64::total_cmp);
     let cpu_median = cpu.get(cpu.len() / 2).copied();
     let median = times[times.len() / 2];
-    let macs = graph.macs() as f64 * session.batch as f64;
+    let macs = macs_per_image as f64 * session.batch as f64;
     let gflops = 2.0 * macs / median / 1e9;
     let images_per_s = session.batch as f64 / median;
     let profile = if args.profile {
@@ -114,9 +115,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 kernel: d.kernel.name().into_owned(),
                 family: d.kernel.family(),
                 ms: s * 1e3,
-                macs: d.macs,
+                macs: d.cost.macs,
                 gflops: if s > 0.0 {
-                    2.0 * d.macs as f64 / s / 1e9
+                    2.0 * d.cost.macs as f64 / s / 1e9
                 } else {
                     0.0
                 },
@@ -129,7 +130,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     if args.json {
         let mut out = serde_json::json!({
-            "adapter": adapter, "precision": args.precision.name(), "batch": session.batch, "iters": times.len(),
+            "adapter": adapter, "precision": args.session.precision.name(), "batch": session.batch, "iters": times.len(),
             "median_ms": median * 1e3, "min_ms": times[0] * 1e3, "max_ms": times[times.len() - 1] * 1e3,
             "images_per_s": images_per_s, "gflops": gflops,
             "setup_s": setup_s, "pipelines": pipelines, "pipeline_build_s": pipeline_time.as_secs_f64(),
@@ -150,7 +151,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "batch            {}  ({} dispatches per pass, {} convolutions)",
             session.batch,
             session.dispatch_count(),
-            args.precision
+            args.session.precision
         );
         println!(
             "latency          median {:.2} ms, min {:.2} ms, max {:.2} ms over {} runs",
@@ -232,15 +233,4 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// CPU time used so far by every thread of this process (Linux), for CPU adapters whose work runs
-/// on our own threads.
-fn process_cpu_s() -> Option<f64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(ns as f64 * 1e-9)
 }

@@ -1,12 +1,12 @@
 //! `resnet-wgpu classify [--model FILE] [--arch NAME] [--labels FILE] [--top K] [--json] IMAGE...`
 
-use super::{GpuArgs, ModelArgs};
+use super::{GpuArgs, ModelArgs, SessionArgs};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::{Preprocess, load_image};
-use resnet_wgpu::{Classifier, Precision, SessionOptions, model};
+use resnet_wgpu::{Classifier, SessionOptions, model};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -28,9 +28,8 @@ pub struct ClassifyArgs {
     /// Images per forward pass
     #[arg(long, default_value_t = 16)]
     batch: usize,
-    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
-    #[arg(long, default_value = "f32")]
-    precision: Precision,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Image files or folders of images
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -92,10 +91,10 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     };
     let options = SessionOptions {
         batch,
-        precision: args.precision,
+        precision: args.session.precision,
         ..Default::default()
     };
-    let mut classifier = Classifier::with_options(ctx, &model, preprocess, &options)?;
+    let mut classifier = Classifier::with_options(ctx, model, preprocess, &options)?;
     if let Some(path) = &args.labels {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;

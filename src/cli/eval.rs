@@ -1,15 +1,16 @@
 //! `resnet-wgpu eval --dataset fashion-mnist [--dir DIR] [--batch N] [--json]`: accuracy of the
 //! default model (or --model) on the real test set.
 
-use super::GpuArgs;
+use super::{GpuArgs, SessionArgs};
 use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use resnet_wgpu::dataset::{DEBIAN_FASHION_MNIST, load_fashion_mnist_test};
+use resnet_wgpu::dataset::load_fashion_mnist_test;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::Preprocess;
-use resnet_wgpu::{Precision, Session, SessionOptions, model, top_k};
+use resnet_wgpu::scores::top_k;
+use resnet_wgpu::{Precision, Session, SessionOptions, model};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,8 +19,13 @@ pub struct EvalArgs {
     /// Only fashion-mnist is known
     #[arg(long)]
     dataset: String,
-    /// Folder with the IDX .gz files
-    #[arg(long, default_value = DEBIAN_FASHION_MNIST)]
+    /// Folder with the IDX .gz files (default: $RESNET_WGPU_FASHION_MNIST, else where Debian's
+    /// dataset-fashion-mnist package puts them)
+    #[arg(
+        long,
+        env = "RESNET_WGPU_FASHION_MNIST",
+        default_value = "/usr/share/datasets/fashion-mnist"
+    )]
     dir: PathBuf,
     /// Model file (default: the embedded model)
     #[arg(long)]
@@ -27,9 +33,8 @@ pub struct EvalArgs {
     /// Images per forward pass
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
-    #[arg(long, default_value = "f32")]
-    precision: Precision,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Evaluate only the first N images
     #[arg(long)]
     limit: Option<usize>,
@@ -54,20 +59,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let pre = Preprocess::for_model(&model);
     let data = load_fashion_mnist_test(&args.dir)?;
     let n = args.limit.unwrap_or(data.len()).min(data.len());
-    let graph = model.graph_for(pre.output_shape())?;
+    let (source, class_names) = (model.source.clone(), model.class_names());
+    let graph = model.into_graph_for(pre.output_shape())?;
     let classes = graph.output_shape()[0];
-    let names = model
-        .class_names()
-        .unwrap_or_else(|| (0..classes).map(|i| format!("class {i}")).collect());
+    let names = class_names.unwrap_or_else(|| (0..classes).map(|i| format!("class {i}")).collect());
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let adapter = ctx.describe();
     let batch = args.batch.max(1);
     let session = Session::new(
         ctx,
-        &graph,
+        graph,
         &SessionOptions {
             batch,
-            precision: args.precision,
+            precision: args.session.precision,
             ..Default::default()
         },
     )?;
@@ -112,7 +116,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "dataset": "fashion-mnist", "model": model.source, "adapter": adapter, "precision": args.precision.name(), "images": n,
+                "dataset": "fashion-mnist", "model": source, "adapter": adapter, "precision": args.session.precision.name(), "images": n,
                 "correct": correct, "accuracy": accuracy, "per_class_accuracy": per_class,
                 "classes": names, "confusion": confusion, "batch": batch,
                 "seconds": seconds, "images_per_s": n as f64 / seconds,
@@ -120,10 +124,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
         return Ok(());
     }
-    println!("model     {}", model.source);
+    println!("model     {source}");
     println!("adapter   {adapter}");
-    if args.precision != Precision::F32 {
-        println!("precision {} convolutions", args.precision);
+    if args.session.precision != Precision::F32 {
+        println!("precision {} convolutions", args.session.precision);
     }
     println!(
         "accuracy  {:.2}% ({correct} of {n}), {:.1} images/s at batch {batch}",

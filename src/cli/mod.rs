@@ -10,6 +10,7 @@ mod run;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use resnet_wgpu::Precision;
 use resnet_wgpu::gpu::GpuOptions;
 use std::path::PathBuf;
 
@@ -43,6 +44,14 @@ impl GpuArgs {
             webgpu_default_limits: false,
         }
     }
+}
+
+/// How a network runs, accepted by every command that runs one.
+#[derive(Args, Clone, Debug)]
+pub struct SessionArgs {
+    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
 /// Which network: a model file, or an architecture with synthetic weights where allowed.

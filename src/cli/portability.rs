@@ -3,7 +3,8 @@
 use super::write_atomic;
 use anyhow::{Result, bail};
 use clap::Args;
-use resnet_wgpu::gpu::{Kernel, ShaderFault, enumerate, parse_backends};
+use resnet_wgpu::gpu::{ShaderFault, enumerate, parse_backends};
+use resnet_wgpu::kernels::Kernel;
 use resnet_wgpu::portability::{SuiteOptions, check_adapter, report};
 use std::path::PathBuf;
 

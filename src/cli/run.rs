@@ -1,11 +1,12 @@
 //! `resnet-wgpu run --model FILE [--arch NAME] --input X.npy --output Y.npy`
 
-use super::{GpuArgs, ModelArgs, write_atomic};
+use super::{GpuArgs, ModelArgs, SessionArgs, write_atomic};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::npy::{read_npy, write_npy};
-use resnet_wgpu::{Precision, Session, SessionOptions, Tensor, model};
+use resnet_wgpu::tensor::split_batch;
+use resnet_wgpu::{Session, SessionOptions, Tensor, model};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -21,9 +22,8 @@ pub struct RunArgs {
     /// Images per forward pass (default: the whole input)
     #[arg(long)]
     batch: Option<usize>,
-    /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
-    #[arg(long, default_value = "f32")]
-    precision: Precision,
+    #[command(flatten)]
+    session: SessionArgs,
     #[command(flatten)]
     gpu: GpuArgs,
 }
@@ -39,14 +39,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let bytes =
         std::fs::read(&args.input).map_err(|e| anyhow!("{input_name}: cannot read: {e}"))?;
     let input = read_npy(&bytes, &input_name)?;
-    let [n, c, h, w] = match input.shape[..] {
-        [n, c, h, w] => [n, c, h, w],
-        [c, h, w] => [1, c, h, w],
-        _ => bail!(
-            "{input_name}: expected an NCHW array, got shape {:?}",
-            input.shape
-        ),
-    };
+    let (n, [c, h, w]) = split_batch(&input.shape).map_err(|e| anyhow!("{input_name}: {e}"))?;
     if n == 0 {
         bail!("{input_name}: the batch is empty");
     }
@@ -57,15 +50,15 @@ pub fn run(args: RunArgs) -> Result<()> {
         );
     }
     let graph = model
-        .graph_for([c, h, w])
+        .into_graph_for([c, h, w])
         .map_err(|e| anyhow!("{e} (input {input_name} is {c}x{h}x{w})"))?;
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let opts = SessionOptions {
         batch: args.batch.unwrap_or(n),
-        precision: args.precision,
+        precision: args.session.precision,
         ..Default::default()
     };
-    let session = Session::new(ctx, &graph, &opts)?;
+    let session = Session::new(ctx, graph, &opts)?;
     let out = session.run(&input.data)?;
     let classes = session.output_len();
     let logits = Tensor::new(vec![n, classes], out.logits)?;

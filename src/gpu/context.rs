@@ -1,7 +1,7 @@
 //! Picking an adapter (by backend and name) and opening a device with the adapter's real limits.
 
-use super::kernels::Kernel;
-use anyhow::{Result, anyhow, bail};
+use crate::error::{Error, Result};
+use crate::kernels::Kernel;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,11 +30,14 @@ pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
         Some("dx12") | Some("d3d12") => wgpu::Backends::DX12,
         Some("webgpu") | Some("browser") => wgpu::Backends::BROWSER_WEBGPU,
         Some(other) => {
-            bail!("unknown backend '{other}' (expected auto, vulkan, gl, metal or dx12)")
+            return Err(Error::InvalidInput(format!(
+                "unknown backend '{other}' (expected auto, vulkan, gl, metal, dx12 or webgpu)"
+            )));
         }
     })
 }
 
+/// A wgpu instance on `backends`, honouring wgpu's environment variables (WGPU_BACKEND and friends), without a display.
 pub fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends;
@@ -44,18 +47,28 @@ pub fn make_instance(backends: wgpu::Backends) -> wgpu::Instance {
 /// What a user wants to know about an adapter.
 #[derive(Clone, Debug, Serialize)]
 pub struct AdapterSummary {
+    /// The adapter's name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
     pub name: String,
+    /// Vulkan, Metal, Dx12, Gl or BrowserWebGpu.
     pub backend: String,
+    /// DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu or Other.
     pub device_type: String,
+    /// The driver's name.
     pub driver: String,
+    /// The driver's version and details.
     pub driver_info: String,
+    /// PCI vendor id (0 where there is none).
     pub vendor: u32,
+    /// PCI device id.
     pub device: u32,
+    /// Every wgpu feature the adapter offers.
     pub features: Vec<String>,
+    /// The limits that matter to this engine, by wgpu's names.
     pub limits: HashMap<String, u64>,
 }
 
 impl AdapterSummary {
+    /// The summary of one adapter.
     pub fn of(adapter: &wgpu::Adapter) -> Self {
         let info = adapter.get_info();
         let l = adapter.limits();
@@ -175,25 +188,29 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
                 .collect()
         };
         if !elsewhere.is_empty() {
-            bail!(
+            return Err(Error::NoAdapter(format!(
                 "no adapter on backend {}; this machine has: {}",
                 opts.backend.as_deref().unwrap_or("auto"),
                 elsewhere.join(", ")
-            );
+            )));
         }
     }
     adapters.into_iter().next().ok_or_else(|| {
-        if all.is_empty() && cfg!(target_arch = "wasm32") {
-            anyhow!(
+        Error::NoAdapter(if all.is_empty() && cfg!(target_arch = "wasm32") {
+            String::from(
                 "the browser offers no WebGPU adapter (WebGPU disabled, or no usable GPU); enable WebGPU (Chrome: chrome://flags/#enable-unsafe-webgpu, Firefox: dom.webgpu.enabled) or try another browser"
             )
         } else if all.is_empty() {
-            anyhow!(
+            format!(
                 "no GPU adapter found on backends {backends:?}; on Debian install a driver, e.g. `apt-get install mesa-vulkan-drivers` (software Vulkan)"
             )
         } else {
-            anyhow!("no adapter matches '{}'; available: {}", wanted.unwrap_or_default(), all.join(", "))
-        }
+            format!(
+                "no adapter matches '{}'; available: {}",
+                wanted.unwrap_or_default(),
+                all.join(", ")
+            )
+        })
     })
 }
 
@@ -208,10 +225,15 @@ fn now() -> Option<std::time::Instant> {
 
 /// An open device plus the pipelines built on it so far.
 pub struct GpuContext {
+    /// The device, opened with the adapter's limits (or the ones asked for).
     pub device: wgpu::Device,
+    /// Its queue.
     pub queue: wgpu::Queue,
+    /// The adapter it was opened on.
     pub info: wgpu::AdapterInfo,
+    /// The limits the device was opened with.
     pub limits: wgpu::Limits,
+    /// The optional features enabled on it (timestamps, f16, subgroups where offered).
     pub features: wgpu::Features,
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
     /// Time spent building pipelines so far.
@@ -226,8 +248,11 @@ pub struct GpuContext {
 /// A deliberate bug planted in one kernel (see [`GpuContext::inject_fault`]).
 #[derive(Clone, Debug)]
 pub struct ShaderFault {
+    /// The kernel to plant it in.
     pub kernel: Kernel,
+    /// Text of its source to replace (must occur).
     pub find: String,
+    /// What replaces the first occurrence.
     pub replace: String,
 }
 
@@ -244,6 +269,7 @@ impl GpuContext {
         pollster::block_on(Self::new(opts))
     }
 
+    /// Opens `adapter` with its own limits, or with only WebGPU's default limits.
     pub async fn from_adapter(
         adapter: &wgpu::Adapter,
         webgpu_default_limits: bool,
@@ -278,7 +304,12 @@ impl GpuContext {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| anyhow!("cannot open a device on adapter '{}': {e}", info.name))?;
+            .map_err(|e| {
+                Error::NoAdapter(format!(
+                    "cannot open a device on adapter '{}': {e}",
+                    info.name
+                ))
+            })?;
         // wgpu's default for an error nobody captured is a panic. Errors during planning and runs
         // are captured by error scopes; anything else is logged, never a crash.
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
@@ -326,11 +357,11 @@ impl GpuContext {
     /// not occur (so a rewritten shader cannot silently disable the fault).
     pub fn inject_fault(&self, fault: ShaderFault) -> Result<()> {
         if !fault.kernel.source().contains(&fault.find) {
-            bail!(
+            return Err(Error::InvalidInput(format!(
                 "fault injection: '{}' does not occur in {}.wgsl",
                 fault.find,
                 fault.kernel.name()
-            );
+            )));
         }
         self.pipelines
             .lock()
@@ -343,7 +374,7 @@ impl GpuContext {
     fn source_of(&self, kernel: Kernel) -> String {
         match &*self.fault.lock().expect("fault lock poisoned") {
             Some(f) if f.kernel == kernel => kernel.source().replacen(&f.find, &f.replace, 1),
-            _ => kernel.source().to_string(),
+            _ => kernel.source(),
         }
     }
 
@@ -415,10 +446,10 @@ impl GpuContext {
     /// Fails with a clear message once the device is lost.
     pub fn check_alive(&self) -> Result<()> {
         match self.lost() {
-            Some(why) => bail!(
-                "the GPU device on adapter '{}' was lost ({why}); create a new GpuContext and Session to continue",
-                self.info.name
-            ),
+            Some(reason) => Err(Error::DeviceLost {
+                adapter: self.info.name.clone(),
+                reason,
+            }),
             None => Ok(()),
         }
     }

@@ -1,7 +1,8 @@
-//! Everything about the GPU that is not a kernel: adapter choice, the device, pipeline caching.
+//! Everything about the GPU that is not a kernel: adapter choice, the device and its pipeline
+//! cache, and the dispatches recorded on it.
 
 mod context;
-mod kernels;
+mod dispatch;
 
 pub use context::*;
-pub use kernels::Kernel;
+pub use dispatch::{Cost, Dispatch, read_buffer, storage_f16, storage_f32, uniform, workgroups};

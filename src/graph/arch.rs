@@ -3,7 +3,7 @@
 
 use super::params::ParamSource;
 use super::{BatchNorm, Conv, Graph, Linear, MaxPool, ValueId};
-use anyhow::{Result, bail, ensure};
+use crate::error::{Error, Result, fail, require};
 
 /// How a block's input reaches its output (paper sec. 3.3 and 4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,7 @@ pub enum Shortcut {
     Plain,
 }
 
+/// The residual block of a stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockKind {
     /// Two 3x3 convs.
@@ -26,16 +27,20 @@ pub enum BlockKind {
     Bottleneck,
 }
 
+/// One of the paper's architectures: depth, block, stages, widths and shortcut option.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchSpec {
+    /// Weighted layers, as the paper counts them (18, 50, 20, 110, ...).
     pub depth: usize,
     /// ImageNet stem (7x7/2 conv + max pool) and four stages, or CIFAR stem (3x3 conv) and three.
     pub imagenet: bool,
+    /// Basic (two 3x3) or bottleneck (1x1, 3x3, 1x1) blocks.
     pub block: BlockKind,
     /// Blocks per stage.
     pub stages: Vec<usize>,
     /// Width (planes) of each stage.
     pub widths: Vec<usize>,
+    /// How blocks' inputs reach their outputs.
     pub shortcut: Shortcut,
     /// Bottleneck stride on the first 1x1 (the paper, "v1") instead of the 3x3 (torchvision "v1.5").
     pub stride_on_1x1: bool,
@@ -60,17 +65,18 @@ impl ArchSpec {
                 parts.remove(0);
                 (false, &p[6..])
             }
-            _ => bail!(
+            _ => fail!(
+                Unsupported,
                 "unknown architecture '{name}' (expected e.g. resnet18, resnet50-v1, resnet20, plain-20)"
             ),
         };
-        let depth: usize = depth_str
-            .parse()
-            .map_err(|_| anyhow::anyhow!("unknown architecture '{name}': no depth in it"))?;
+        let depth: usize = depth_str.parse().map_err(|_| {
+            Error::Unsupported(format!("unknown architecture '{name}': no depth in it"))
+        })?;
         let mut spec = Self::from_depth(depth).ok_or_else(|| {
-            anyhow::anyhow!(
+            Error::Unsupported(format!(
                 "unknown architecture '{name}': ImageNet ResNets have depth 18, 34, 50, 101 or 152 and CIFAR ResNets 6n+2 (20, 32, 44, 56, 110, 1202)"
-            )
+            ))
         })?;
         if plain {
             spec.shortcut = Shortcut::Plain;
@@ -78,22 +84,30 @@ impl ArchSpec {
         for suffix in parts {
             match suffix {
                 "v1" => {
-                    ensure!(
+                    require!(
                         spec.block == BlockKind::Bottleneck,
+                        Unsupported,
                         "'{name}': -v1 only applies to bottleneck nets (50, 101, 152)"
                     );
                     spec.stride_on_1x1 = true;
                 }
                 "v1.5" | "v15" => spec.stride_on_1x1 = false,
                 "a" | "b" | "c" => {
-                    ensure!(!plain, "'{name}': a plain net has no shortcuts to choose");
+                    require!(
+                        !plain,
+                        Unsupported,
+                        "'{name}': a plain net has no shortcuts to choose"
+                    );
                     spec.shortcut = match suffix {
                         "a" => Shortcut::A,
                         "b" => Shortcut::B,
                         _ => Shortcut::C,
                     };
                 }
-                other => bail!("unknown architecture suffix '-{other}' in '{name}'"),
+                other => fail!(
+                    Unsupported,
+                    "unknown architecture suffix '-{other}' in '{name}'"
+                ),
             }
         }
         Ok(spec)
@@ -164,6 +178,7 @@ impl ArchSpec {
         }
     }
 
+    /// Classes of the paper's data set: 1000 (ImageNet) or 10 (CIFAR-10).
     pub fn default_classes(&self) -> usize {
         if self.imagenet { 1000 } else { 10 }
     }

@@ -1,14 +1,16 @@
 //! Graph passes run before a network reaches the GPU: fold inference batch norm into the preceding
 //! convolution, fuse the residual add and the ReLU into the convolution's epilogue.
 //! Each pass only merges a node into its producer when nothing else reads the producer's value.
+//! Passes take the graph by value and move every node (and its weights) into the result: a
+//! rewrite never copies a weight.
 
 use super::{Graph, Node, Op, ValueId};
 
 /// All passes, in the order that keeps the epilogue's meaning: conv + bias, + residual, then ReLU.
-pub fn optimize(g: &Graph) -> Graph {
+pub fn optimize(g: Graph) -> Graph {
     let g = rewrite(g, fold_batch_norm);
-    let g = rewrite(&g, fuse_residual_add);
-    rewrite(&g, fuse_relu)
+    let g = rewrite(g, fuse_residual_add);
+    rewrite(g, fuse_relu)
 }
 
 /// What a pass decides for one node: keep it, or say which (already emitted) node now produces
@@ -17,14 +19,13 @@ type Pass = fn(&mut [Node], &Node, &[usize]) -> Option<ValueId>;
 
 /// Rebuilds the graph node by node. `pass` sees the nodes emitted so far, the node (inputs already
 /// renumbered) and how many readers each new value had in the old graph.
-fn rewrite(g: &Graph, pass: Pass) -> Graph {
+fn rewrite(g: Graph, pass: Pass) -> Graph {
     let old_uses = g.use_counts();
     let mut remap: Vec<ValueId> = Vec::with_capacity(g.nodes.len());
     let mut nodes: Vec<Node> = Vec::with_capacity(g.nodes.len());
     // Readers of each new value, counted in the old graph (fusion never changes them).
     let mut uses: Vec<usize> = Vec::new();
-    for (old_id, node) in g.nodes.iter().enumerate() {
-        let mut node = node.clone();
+    for (old_id, mut node) in g.nodes.into_iter().enumerate() {
         node.inputs = node.inputs.iter().map(|&i| remap[i]).collect();
         match pass(&mut nodes, &node, &uses) {
             Some(target) => {
@@ -41,7 +42,7 @@ fn rewrite(g: &Graph, pass: Pass) -> Graph {
     Graph {
         nodes,
         output: remap[g.output],
-        taps: g.taps.iter().map(|(k, &v)| (k.clone(), remap[v])).collect(),
+        taps: g.taps.into_iter().map(|(k, v)| (k, remap[v])).collect(),
     }
 }
 
@@ -109,10 +110,7 @@ fn fuse_relu(nodes: &mut [Node], node: &Node, uses: &[usize]) -> Option<ValueId>
         Op::BatchNorm(bn) => &mut bn.relu,
         _ => return None,
     };
-    if *relu {
-        // relu(relu(x)) == relu(x)
-        return Some(x);
-    }
+    // relu(relu(x)) == relu(x): a producer that already ends in ReLU absorbs this one too.
     *relu = true;
     Some(x)
 }

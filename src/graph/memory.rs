@@ -6,6 +6,7 @@
 
 use super::{Graph, ValueId};
 
+/// Which buffer ("slot") holds each value and temporary, and how big each slot is.
 pub struct MemoryPlan {
     /// The slot holding each value.
     pub slot_of: Vec<usize>,
@@ -16,6 +17,7 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// Bytes of all slots together: the activation memory of a pass.
     pub fn total_bytes(&self) -> u64 {
         self.slot_bytes.iter().sum()
     }
@@ -36,7 +38,7 @@ pub fn plan_memory(g: &Graph, batch: usize, pinned: &[ValueId], temps: &[Vec<u64
         last_use[v] = usize::MAX;
     }
     // Activations are channel-blocked on the GPU (channels rounded up to 4).
-    let bytes = |v: ValueId| (batch * crate::ops::layout::blocked_len(g.shape(v)) * 4) as u64;
+    let bytes = |v: ValueId| (batch * crate::layout::blocked_len(g.shape(v)) * 4) as u64;
     let mut slot_of = vec![usize::MAX; n];
     let mut temp_slots = vec![Vec::new(); n];
     let mut slot_bytes: Vec<u64> = Vec::new();

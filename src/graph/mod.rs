@@ -4,10 +4,13 @@
 //! the residual add and ReLU into the convolution, `params` supplies weights to the builders.
 
 pub mod arch;
+#[doc(hidden)]
 pub mod fuse;
 mod ir;
+#[doc(hidden)]
 pub mod memory;
 pub mod params;
+#[doc(hidden)]
 pub mod space_to_depth;
 
 pub use ir::*;

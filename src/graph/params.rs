@@ -1,8 +1,8 @@
 //! Where the architecture builders get their weights from: a loaded file, or synthetic weights for
 //! tests, benchmarks and `info`.
 
+use crate::error::{Result, fail, require};
 use crate::tensor::{SplitMix64, Tensor};
-use anyhow::{Result, bail};
 use std::collections::{BTreeSet, HashMap};
 
 /// Supplies a named tensor of an expected shape to the builders.
@@ -13,47 +13,44 @@ pub trait ParamSource {
     fn shape_of(&self, name: &str) -> Option<Vec<usize>>;
 }
 
-/// Weights from a file, by torchvision names. Remembers which were used, so that tensors the
-/// architecture does not need can be reported.
+/// Weights from a file, by torchvision names. Each tensor moves out to the layer that asks for
+/// it (no copy); what is left at the end is what the architecture does not use.
 pub struct NamedParams {
     tensors: HashMap<String, Tensor>,
-    used: BTreeSet<String>,
 }
 
 impl NamedParams {
+    /// Takes ownership of the file's tensors.
     pub fn new(tensors: HashMap<String, Tensor>) -> Self {
-        Self {
-            tensors,
-            used: BTreeSet::new(),
-        }
+        Self { tensors }
     }
 
     /// Tensors that no layer asked for (BN's `num_batches_tracked` does not count).
     pub fn unused(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
+        let names: BTreeSet<&String> = self
             .tensors
             .keys()
-            .filter(|k| !self.used.contains(*k) && !k.ends_with("num_batches_tracked"))
-            .cloned()
+            .filter(|k| !k.ends_with("num_batches_tracked"))
             .collect();
-        names.sort();
-        names
+        names.into_iter().cloned().collect()
     }
 }
 
 impl ParamSource for NamedParams {
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let Some(t) = self.tensors.get(name) else {
-            bail!("missing tensor '{name}' (expected shape {shape:?})");
-        };
-        if t.shape != shape {
-            bail!(
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                t.shape
+        let Some(t) = self.tensors.remove(name) else {
+            fail!(
+                InvalidGraph,
+                "missing tensor '{name}' (expected shape {shape:?})"
             );
-        }
-        self.used.insert(name.to_string());
-        Ok(t.clone())
+        };
+        require!(
+            t.shape == shape,
+            InvalidGraph,
+            "tensor '{name}' has shape {:?}, expected {shape:?}",
+            t.shape
+        );
+        Ok(t)
     }
 
     fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
@@ -66,6 +63,7 @@ impl ParamSource for NamedParams {
 /// scaled so its BN sees roughly unit variance. Also counts trainable parameters.
 pub struct SyntheticParams {
     rng: SplitMix64,
+    /// Classes of the fully connected layer (`fc.weight`'s rows).
     pub num_classes: usize,
     /// Trainable parameters handed out so far (running statistics excluded).
     pub trainable: u64,
@@ -73,6 +71,7 @@ pub struct SyntheticParams {
 }
 
 impl SyntheticParams {
+    /// Weights drawn from `seed`, for a net of `num_classes` classes.
     pub fn new(seed: u64, num_classes: usize) -> Self {
         Self {
             rng: SplitMix64(seed),

@@ -7,7 +7,7 @@
 //! 16 taps, no padding), the same arithmetic with zero weights for the taps past 7x7. The session
 //! applies [`SpaceToDepth::apply`] to the input on the host as it uploads it.
 
-use super::{Conv, Graph, Op, Shape};
+use super::{Graph, Op, Shape};
 use crate::tensor::Tensor;
 
 /// How the input is folded: zero padding first, then 2x2 blocks into channels
@@ -16,7 +16,9 @@ use crate::tensor::Tensor;
 pub struct SpaceToDepth {
     /// The input shape the caller provides.
     pub original: Shape,
+    /// Zero rows added above the input before folding (the stem's top padding).
     pub pad_top: usize,
+    /// Zero columns added left of the input before folding.
     pub pad_left: usize,
     /// The folded shape: (4C, Hp/2, Wp/2).
     pub folded: Shape,
@@ -48,8 +50,9 @@ impl SpaceToDepth {
     }
 }
 
-/// Rewrites `g` if its input feeds exactly one node, a stride-2 convolution of few channels.
-pub fn fold_stem(g: &Graph) -> Option<(Graph, SpaceToDepth)> {
+/// Rewrites `g` in place if its input feeds exactly one node, a stride-2 convolution of few
+/// channels; returns how the input must be folded to match.
+pub fn fold_stem(g: &mut Graph) -> Option<SpaceToDepth> {
     let readers: Vec<usize> = (1..g.nodes.len())
         .filter(|&i| g.nodes[i].inputs.contains(&0))
         .collect();
@@ -89,28 +92,27 @@ pub fn fold_stem(g: &Graph) -> Option<(Graph, SpaceToDepth)> {
             }
         }
     }
-    let folded = Conv {
-        weight: Tensor::new(vec![oc, 4 * c, fkh, fkw], weight).ok()?,
-        bias: conv.bias.clone(),
-        stride: [1, 1],
-        pad: [0; 4],
-        relu: conv.relu,
-    };
+    let weight = Tensor::new(vec![oc, 4 * c, fkh, fkw], weight).ok()?;
     let s2d = SpaceToDepth {
         original: [c, h, w],
         pad_top,
         pad_left,
         folded: [4 * c, fh, fw],
     };
-    let mut out = g.clone();
-    out.nodes[0].shape = s2d.folded;
-    out.nodes[stem].op = Op::Conv(folded);
-    Some((out, s2d))
+    g.nodes[0].shape = s2d.folded;
+    // The folded weights replace the stem's; bias and ReLU stay as they are.
+    if let Op::Conv(conv) = &mut g.nodes[stem].op {
+        conv.weight = weight;
+        conv.stride = [1, 1];
+        conv.pad = [0; 4];
+    }
+    Some(s2d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Conv;
     use crate::reference::run_graph;
     use crate::tensor::SplitMix64;
 
@@ -128,7 +130,8 @@ mod tests {
             };
             let y = g.conv("stem", 0, conv).unwrap();
             g.relu("after", y);
-            let (folded, s2d) = fold_stem(&g).expect("foldable");
+            let mut folded = g.clone();
+            let s2d = fold_stem(&mut folded).expect("foldable");
             let x = rng.normal_vec(2 * c * h * w, 1.0);
             let want = run_graph(&g, &x, 2).swap_remove(g.output);
             let got = run_graph(&folded, &s2d.apply(&x, 2), 2).swap_remove(folded.output);

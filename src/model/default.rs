@@ -1,8 +1,9 @@
 //! The model embedded in the binary: ResNet-20 trained on Fashion-MNIST (see assets/README.md).
 
 use super::Model;
-use anyhow::Result;
+use crate::error::Result;
 
+/// The name the embedded model goes by in messages and reports.
 pub const DEFAULT_MODEL_NAME: &str = "resnet20_fmnist.safetensors (embedded)";
 static DEFAULT_MODEL: &[u8] = include_bytes!("../../assets/resnet20_fmnist.safetensors");
 

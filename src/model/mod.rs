@@ -5,11 +5,11 @@ pub mod npy;
 pub mod onnx;
 pub mod safetensors;
 
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::graph::arch::ArchSpec;
 use crate::graph::params::NamedParams;
 use crate::tensor::Tensor;
-use anyhow::{Result, bail};
 use std::collections::HashMap;
 
 /// What a model file describes.
@@ -17,7 +17,9 @@ use std::collections::HashMap;
 pub enum Network {
     /// One of the paper's architectures plus weights by torchvision name (safetensors).
     Arch {
+        /// The architecture.
         spec: ArchSpec,
+        /// Every tensor of the file by torchvision name (wrapper prefixes removed).
         weights: HashMap<String, Tensor>,
     },
     /// A ready graph for a fixed input shape (ONNX).
@@ -27,6 +29,7 @@ pub enum Network {
 /// A loaded network.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The architecture and weights, or the graph.
     pub network: Network,
     /// Free-form metadata from the file (safetensors `__metadata__`).
     pub metadata: HashMap<String, String>,
@@ -35,8 +38,8 @@ pub struct Model {
 }
 
 impl Model {
-    /// The per-image input shape the model expects: the metadata's `input` shape when it has
-    /// one, else the architecture's default.
+    /// The per-image input shape the model expects: a graph's own input (ONNX), else the
+    /// architecture's default (3x224x224 for ImageNet nets, 3x32x32 for CIFAR nets).
     pub fn input_shape(&self) -> [usize; 3] {
         match &self.network {
             Network::Arch { spec, .. } => spec.default_input(),
@@ -60,43 +63,65 @@ impl Model {
         }
     }
 
-    /// Builds the graph for per-image input `input` (C, H, W), refusing unused tensors.
-    pub fn graph_for(&self, input: [usize; 3]) -> Result<Graph> {
-        let (spec, weights) = match &self.network {
+    /// Builds the graph for per-image input `input` (C, H, W), moving the weights into it (no
+    /// copy), and refusing tensors the architecture does not use.
+    pub fn into_graph_for(self, input: [usize; 3]) -> Result<Graph> {
+        let source = self.source;
+        let (spec, weights) = match self.network {
             Network::Arch { spec, weights } => (spec, weights),
             Network::Graph(g) => {
                 if g.input_shape() != input {
-                    bail!(
-                        "{}: the model takes {:?} inputs, not {:?}",
-                        self.source,
-                        g.input_shape(),
-                        input
-                    );
+                    return Err(Error::invalid_model(
+                        &source,
+                        format!(
+                            "the model takes {:?} inputs, not {input:?}",
+                            g.input_shape()
+                        ),
+                    ));
                 }
-                return Ok(g.clone());
+                return Ok(g);
             }
         };
-        let mut params = NamedParams::new(weights.clone());
-        let g = spec
-            .build(&mut params, input)
-            .map_err(|e| anyhow::anyhow!("{}: {e} (architecture {})", self.source, spec.name()))?;
+        let mut params = NamedParams::new(weights);
+        let g = spec.build(&mut params, input).map_err(|e| {
+            Error::invalid_model(&source, format!("{e} (architecture {})", spec.name()))
+        })?;
         let unused = params.unused();
         if !unused.is_empty() {
             let shown: Vec<_> = unused.iter().take(5).cloned().collect();
-            bail!(
-                "{}: {} tensor(s) are not part of {}: {}{}",
-                self.source,
-                unused.len(),
-                spec.name(),
-                shown.join(", "),
-                if unused.len() > 5 { ", ..." } else { "" }
-            );
+            return Err(Error::invalid_model(
+                &source,
+                format!(
+                    "{} tensor(s) are not part of {}: {}{}",
+                    unused.len(),
+                    spec.name(),
+                    shown.join(", "),
+                    if unused.len() > 5 { ", ..." } else { "" }
+                ),
+            ));
         }
         Ok(g)
     }
 
-    pub fn graph(&self) -> Result<Graph> {
-        self.graph_for(self.input_shape())
+    /// [`Model::into_graph_for`] at the model's own input shape.
+    pub fn into_graph(self) -> Result<Graph> {
+        let input = self.input_shape();
+        self.into_graph_for(input)
+    }
+
+    /// [`Model::into_graph_for`] that keeps the model: it copies every weight, so prefer the
+    /// consuming form unless the model is needed again (another input size, another session).
+    pub fn graph_for(&self, input: [usize; 3]) -> Result<Graph> {
+        self.clone().into_graph_for(input)
+    }
+
+    /// Trainable and other stored values: the parameter count of an architecture's weights, or
+    /// of a graph's convolutions and fully connected layers.
+    pub fn parameter_count(&self) -> usize {
+        match &self.network {
+            Network::Arch { weights, .. } => weights.values().map(|t| t.numel()).sum(),
+            Network::Graph(g) => g.parameter_count(),
+        }
     }
 
     /// Class names from the metadata (`classes`, a JSON list), if any.
@@ -110,18 +135,25 @@ impl Model {
 /// from the model file's folder.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
-    let bytes =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    use std::io::Read;
     let name = path.display().to_string();
-    if is_onnx_file(&name, &bytes) {
+    let io = |e| Error::io(&name, "read", e);
+    // The first bytes tell the formats apart; a safetensors file is then read tensor by tensor,
+    // never whole (see safetensors::load_file).
+    let mut start = Vec::with_capacity(9);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(9).read_to_end(&mut start))
+        .map_err(io)?;
+    if is_onnx_file(&name, &start) {
         warn_arch_ignored(&name, arch);
+        let bytes = std::fs::read(path).map_err(io)?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
         return onnx::load(&bytes, &name, &onnx::ExternalDir(dir.to_path_buf()));
     }
-    safetensors::load(&bytes, &name, arch)
+    safetensors::load_file(path, arch)
 }
 
 /// Loads a model from bytes; `name` is used in messages and to pick the format. An ONNX model

@@ -4,8 +4,12 @@ use crate::tensor::Tensor;
 use anyhow::{Result, anyhow, bail};
 use npyz::WriterBuilder;
 
-/// Parses a little-endian float32 (or float64) .npy file.
-pub fn read_npy(bytes: &[u8], name: &str) -> Result<Tensor> {
+/// Parses a little-endian float32 (or float64) .npy file; `name` starts every error message.
+pub fn read_npy(bytes: &[u8], name: &str) -> crate::Result<Tensor> {
+    parse(bytes, name).map_err(|e| crate::Error::InvalidInput(format!("{e:#}").replace('\n', " ")))
+}
+
+fn parse(bytes: &[u8], name: &str) -> Result<Tensor> {
     let data_start =
         check_preamble(bytes).map_err(|e| anyhow!("{name}: not a valid .npy file: {e}"))?;
     let npy =
@@ -110,15 +114,17 @@ fn check_preamble(bytes: &[u8]) -> Result<usize> {
 }
 
 /// Serialises a float32 tensor as .npy.
-pub fn write_npy(t: &Tensor) -> Result<Vec<u8>> {
+pub fn write_npy(t: &Tensor) -> crate::Result<Vec<u8>> {
     let mut out = Vec::new();
     let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
+    let fail = |e: std::io::Error| crate::Error::io("the .npy output", "write", e);
     let mut w = npyz::WriteOptions::<f32>::new()
         .default_dtype()
         .shape(&shape)
         .writer(&mut out)
-        .begin_nd()?;
-    w.extend(t.data.iter().copied())?;
-    w.finish()?;
+        .begin_nd()
+        .map_err(fail)?;
+    w.extend(t.data.iter().copied()).map_err(fail)?;
+    w.finish().map_err(fail)?;
     Ok(out)
 }

@@ -4,30 +4,83 @@ use super::{Model, Network};
 use crate::graph::arch::{ArchSpec, BlockKind, Shortcut};
 use crate::tensor::Tensor;
 use anyhow::{Result, anyhow, bail};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use std::collections::HashMap;
 
 /// Prefixes that training wrappers put before torchvision names.
 const PREFIXES: [&str; 3] = ["module.", "model.", "_orig_mod."];
 
-pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
-    check_layout(bytes).map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes)
+/// Loads a safetensors file's bytes; `name` (the file name) starts every error message. `arch`
+/// overrides the architecture the metadata or the tensor names give.
+pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> crate::Result<Model> {
+    parse(bytes, name, arch).map_err(|e| crate::Error::invalid_model(name, e))
+}
+
+fn parse(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
+    let layout = check_layout(bytes, bytes.len() as u64)
         .map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
-    let metadata = meta.metadata().clone().unwrap_or_default();
+    let data = &bytes[layout.data_start as usize..];
+    let tensors = layout.entries.into_iter().map(|e| {
+        let values = to_f32(e.dtype, &data[e.begin as usize..e.end as usize]);
+        (e, values)
+    });
+    build(name, layout.metadata, tensors, arch)
+}
+
+/// Loads a safetensors file from disk one tensor at a time: the file is never in memory whole,
+/// so loading peaks at the weights plus one tensor's bytes, not twice the file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> crate::Result<Model> {
+    use std::io::{Read, Seek, SeekFrom};
+    let name = path.display().to_string();
+    let io = |e| crate::Error::io(&name, "read", e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    // The header length, then the header, as far as the file and the format's limit allow:
+    // check_layout says what is wrong with a file too short for its claims.
+    let mut head = vec![0u8; len.min(8) as usize];
+    file.read_exact(&mut head).map_err(io)?;
+    if let Ok(prefix) = <[u8; 8]>::try_from(head.as_slice()) {
+        let n = u64::from_le_bytes(prefix).min(MAX_HEADER).min(len - 8);
+        head.resize(8 + n as usize, 0);
+        file.read_exact(&mut head[8..]).map_err(io)?;
+    }
+    let layout = check_layout(&head, len).map_err(|e| {
+        crate::Error::invalid_model(&name, format!("not a valid safetensors file: {e}"))
+    })?;
+    drop(head);
+    let mut buffer = Vec::new();
+    let tensors = layout.entries.into_iter().map(|e| {
+        let values = (|| {
+            buffer.resize((e.end - e.begin) as usize, 0);
+            file.seek(SeekFrom::Start(layout.data_start + e.begin))?;
+            file.read_exact(&mut buffer)?;
+            to_f32(e.dtype, &buffer)
+        })();
+        (e, values)
+    });
+    build(&name, layout.metadata, tensors, arch).map_err(|e| crate::Error::invalid_model(&name, e))
+}
+
+/// The model from its metadata and its tensors as they are read: wrapper prefixes stripped,
+/// BN's `num_batches_tracked` dropped, then the architecture from `arch`, the metadata or the
+/// tensor names.
+fn build(
+    name: &str,
+    metadata: HashMap<String, String>,
+    tensors: impl Iterator<Item = (Entry, Result<Vec<f32>>)>,
+    arch: Option<&str>,
+) -> Result<Model> {
     let mut weights = HashMap::new();
-    for (key, view) in st.iter() {
-        let mut key = key.to_string();
+    for (entry, data) in tensors {
+        let mut key = entry.key;
         while let Some(rest) = PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
             key = rest.to_string();
         }
         if key.ends_with("num_batches_tracked") {
             continue;
         }
-        let data = to_f32(view.dtype(), view.data())
-            .map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
+        let data = data.map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
         // A NaN or infinite weight is legal in the format and the model still loads (it may be
         // unused, or the user may want to see what it does), but it almost always means a broken
         // export: say so.
@@ -38,8 +91,8 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
                 data.len()
             );
         }
-        let t = Tensor::new(view.shape().to_vec(), data)
-            .map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
+        let t =
+            Tensor::new(entry.shape, data).map_err(|e| anyhow!("{name}: tensor '{key}': {e}"))?;
         weights.insert(key, t);
     }
     let arch = match arch.or(metadata.get("arch").map(|s| s.as_str())) {
@@ -71,12 +124,29 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
 /// The header size limit of the safetensors format (and crate).
 const MAX_HEADER: u64 = 100_000_000;
 
-/// Checks the container layout before the safetensors crate parses it, so that every way a file
-/// can be broken gets a message saying what is wrong and where (the crate's own errors are terse,
-/// and some do not name the tensor). Allocates nothing in proportion to a size the file claims.
-fn check_layout(bytes: &[u8]) -> Result<()> {
+/// One tensor of the file, as its header describes it (offsets into the data section).
+struct Entry {
+    key: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    begin: u64,
+    end: u64,
+}
+
+/// What a valid header says.
+struct Layout {
+    /// Where the data section starts in the file.
+    data_start: u64,
+    entries: Vec<Entry>,
+    metadata: HashMap<String, String>,
+}
+
+/// Checks the container layout of a file of `len` bytes from its first bytes (`bytes`: the whole
+/// file, or at least the length field and the header), so that every way a file can be broken
+/// gets a message saying what is wrong and where. Allocates nothing in proportion to a size the
+/// file claims. Returns every tensor's place and the metadata.
+fn check_layout(bytes: &[u8], len: u64) -> Result<Layout> {
     use serde_json::Value;
-    let len = bytes.len() as u64;
     if len == 0 {
         bail!("the file is empty");
     }
@@ -101,14 +171,18 @@ fn check_layout(bytes: &[u8]) -> Result<()> {
     let data_len = len - 8 - n;
     // (begin, end, name) of every tensor, to check overlaps and gaps afterwards.
     let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(json.len());
+    let mut entries = Vec::with_capacity(json.len());
+    let mut metadata = HashMap::new();
     for (key, info) in &json {
         if key == "__metadata__" {
-            if !info.is_object()
-                || info
-                    .as_object()
-                    .is_some_and(|m| m.values().any(|v| !v.is_string()))
-            {
+            let Some(fields) = info.as_object() else {
                 bail!("__metadata__ must be an object of strings");
+            };
+            for (k, v) in fields {
+                let Some(v) = v.as_str() else {
+                    bail!("__metadata__ must be an object of strings");
+                };
+                metadata.insert(k.clone(), v.to_string());
             }
             continue;
         }
@@ -177,6 +251,18 @@ fn check_layout(bytes: &[u8]) -> Result<()> {
             );
         }
         spans.push((begin, end, key));
+        let shape = shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| anyhow!("tensor '{key}': shape {shape:?} is too large"))?;
+        entries.push(Entry {
+            key: key.clone(),
+            dtype,
+            shape,
+            begin,
+            end,
+        });
     }
     spans.sort();
     let mut at = 0u64;
@@ -199,7 +285,13 @@ fn check_layout(bytes: &[u8]) -> Result<()> {
             data_len - at
         );
     }
-    Ok(())
+    // In file order, so that reading from disk goes forward.
+    entries.sort_by_key(|e| e.begin);
+    Ok(Layout {
+        data_start: 8 + n,
+        entries,
+        metadata,
+    })
 }
 
 fn parse_shortcut(s: &str) -> Option<Shortcut> {

@@ -1,24 +1,14 @@
 //! Standalone batch norm (shaders/batchnorm.wgsl), for BN that cannot be folded into a conv.
 
-use super::layout::{blocks, pad_channels};
-use super::{Dispatch, Io, batch_len, bind, storage_init, uniform, workgroups};
-use crate::gpu::{GpuContext, Kernel};
+use super::{Io, batch_len, u32_of};
+use crate::error::Result;
+use crate::gpu::{Cost, Dispatch, GpuContext, storage_f32, uniform, workgroups};
 use crate::graph::{BatchNorm, Shape};
-use anyhow::Result;
+use crate::kernels::Kernel;
+use crate::kernels::params::BatchNormParams;
+use crate::layout::{blocks, pad_channels};
 
-/// Mirrors `BatchNormParams` in batchnorm.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct BatchNormParams {
-    pub len4: u32,
-    pub blocks: u32,
-    pub spatial: u32,
-    pub relu: u32,
-    pub eps: f32,
-    pub _pad: [u32; 3],
-}
-
-pub fn prepare(
+pub fn build(
     ctx: &GpuContext,
     name: &str,
     bn: &BatchNorm,
@@ -34,30 +24,29 @@ pub fn prepare(
         pad_channels(&bn.var, 1.0),
     ]
     .concat();
-    let stats_buf = storage_init(ctx, &format!("{name}.stats"), &stats)?;
+    let stats_buf = storage_f32(ctx, &format!("{name}.stats"), &stats)?;
     let params = BatchNormParams {
         len4,
-        blocks: blocks(shape) as u32,
-        spatial: (shape[1] * shape[2]) as u32,
+        blocks: u32_of(blocks(shape), "channel blocks")?,
+        spatial: u32_of(shape[1] * shape[2], "pixels")?,
         relu: bn.relu as u32,
         eps: bn.eps,
         _pad: [0; 3],
     };
-    let params_buf = uniform(ctx, &format!("{name}.params"), &params);
-    let pipeline = ctx.pipeline(Kernel::BatchNorm);
-    let bind_group = bind(
+    Ok(Dispatch::new(
         ctx,
-        &pipeline,
         name,
-        &[io.inputs[0], &stats_buf, io.output, &params_buf],
-    );
-    Ok(Dispatch {
-        label: name.to_string(),
-        kernel: Kernel::BatchNorm,
-        pipeline,
-        bind_group,
-        workgroups: workgroups(ctx, len4 as u64)?,
-        weight_bytes: stats.len() as u64 * 4,
-        macs: 0,
-    })
+        Kernel::BatchNorm,
+        &[
+            io.inputs[0],
+            &stats_buf,
+            io.output,
+            &uniform(ctx, &format!("{name}.params"), &params),
+        ],
+        workgroups(ctx, name, len4 as u64)?,
+        Cost {
+            weight_bytes: stats.len() as u64 * 4,
+            macs: 0,
+        },
+    ))
 }

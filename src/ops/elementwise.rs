@@ -1,82 +1,45 @@
 //! Kernels with no weights that map one activation to another: ReLU and softmax.
 
-use super::{Dispatch, Io, batch_len, bind, uniform, workgroups};
-use crate::gpu::{GpuContext, Kernel};
+use super::{Io, batch_len, u32_of};
+use crate::error::Result;
+use crate::gpu::{Cost, Dispatch, GpuContext, uniform, workgroups};
 use crate::graph::Shape;
-use anyhow::Result;
+use crate::kernels::Kernel;
+use crate::kernels::params::{ReluParams, SoftmaxParams};
+use crate::layout::blocks;
 
-/// Mirrors `ReluParams` in relu.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct ReluParams {
-    pub len4: u32,
-    pub _pad: [u32; 3],
-}
-
-/// Mirrors `SoftmaxParams` in softmax.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct SoftmaxParams {
-    pub rows: u32,
-    pub channels: u32,
-    pub blocks: u32,
-    pub spatial: u32,
-}
-
-/// A dispatch binding (input, output, params), as pool and residual kernels also use.
-pub(crate) fn unary(
+/// A dispatch binding (input, output, params) over `threads` invocations, as the pools and the
+/// option-A shortcut also use.
+pub(super) fn unary<T: bytemuck::Pod>(
     ctx: &GpuContext,
     name: &str,
     kernel: Kernel,
-    params_buf: wgpu::Buffer,
+    params: &T,
     threads: u64,
     io: &Io,
 ) -> Result<Dispatch> {
-    let pipeline = ctx.pipeline(kernel);
-    let bind_group = bind(
+    Ok(Dispatch::new(
         ctx,
-        &pipeline,
         name,
-        &[io.inputs[0], io.output, &params_buf],
-    );
-    Ok(Dispatch {
-        label: name.to_string(),
         kernel,
-        pipeline,
-        bind_group,
-        workgroups: workgroups(ctx, threads)?,
-        weight_bytes: 0,
-        macs: 0,
-    })
+        &[io.inputs[0], io.output, &uniform(ctx, name, params)],
+        workgroups(ctx, name, threads)?,
+        Cost::default(),
+    ))
 }
 
-pub fn prepare_relu(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
+pub fn build_relu(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
     let len4 = batch_len(io.batch, shape)? / 4;
     let params = ReluParams { len4, _pad: [0; 3] };
-    unary(
-        ctx,
-        name,
-        Kernel::Relu,
-        uniform(ctx, name, &params),
-        len4 as u64,
-        io,
-    )
+    unary(ctx, name, Kernel::Relu, &params, len4 as u64, io)
 }
 
-pub fn prepare_softmax(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
-    batch_len(io.batch, shape)?;
+pub fn build_softmax(ctx: &GpuContext, name: &str, shape: Shape, io: &Io) -> Result<Dispatch> {
     let params = SoftmaxParams {
-        rows: io.batch as u32,
-        channels: shape[0] as u32,
-        blocks: super::layout::blocks(shape) as u32,
-        spatial: (shape[1] * shape[2]) as u32,
+        rows: u32_of(io.batch, "batch")?,
+        channels: u32_of(shape[0], "channels")?,
+        blocks: u32_of(blocks(shape), "channel blocks")?,
+        spatial: u32_of(shape[1] * shape[2], "pixels")?,
     };
-    unary(
-        ctx,
-        name,
-        Kernel::Softmax,
-        uniform(ctx, name, &params),
-        io.batch as u64,
-        io,
-    )
+    unary(ctx, name, Kernel::Softmax, &params, io.batch as u64, io)
 }

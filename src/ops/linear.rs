@@ -1,23 +1,16 @@
 //! Fully connected layer (shaders/linear.wgsl). The weight matrix is reordered at load time to
-//! the channel-blocked order of its input (see `ops::layout`), so the kernel is a dot product.
+//! the channel-blocked order of its input (see `layout`), so the kernel is a dot product; long
+//! ones run in chunks added up by the split reduce (see `plan::LINEAR_CHUNK4`).
 
-use super::layout::{blocked_len, to_blocked};
-use super::{Dispatch, Io, bind, storage_init, u32_of, uniform, workgroups};
-use crate::gpu::{GpuContext, Kernel};
+use super::reduce::{self, Reduce};
+use super::{Io, u32_of};
+use crate::error::{Result, fail};
+use crate::gpu::{Cost, Dispatch, GpuContext, storage_f32, uniform, workgroups};
 use crate::graph::{Linear, Shape};
-use anyhow::Result;
-
-/// Mirrors `LinearParams` in linear.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct LinearParams {
-    pub batch: u32,
-    /// Floats per image of the (blocked) input.
-    pub in_len: u32,
-    pub out_features: u32,
-    /// Floats per image of the (blocked) output: out_features rounded up to 4.
-    pub out_len: u32,
-}
+use crate::kernels::Kernel;
+use crate::kernels::params::LinearParams;
+use crate::layout::{blocked_len, to_blocked};
+use crate::plan::LINEAR_CHUNK4;
 
 /// [out][C*H*W] weights -> [out][blocked input order], zero columns for padding channels.
 pub fn pack_weights(lin: &Linear, input: Shape) -> Vec<f32> {
@@ -26,37 +19,83 @@ pub fn pack_weights(lin: &Linear, input: Shape) -> Vec<f32> {
     to_blocked(&lin.weight.data, out, input)
 }
 
-pub fn prepare(ctx: &GpuContext, name: &str, lin: &Linear, io: &Io) -> Result<Dispatch> {
+pub fn build(
+    ctx: &GpuContext,
+    name: &str,
+    lin: &Linear,
+    io: &Io,
+    chunks: u32,
+) -> Result<Vec<Dispatch>> {
     let [out, inp] = [lin.weight.shape[0], lin.weight.shape[1]];
     let input = io.in_shapes[0];
-    let in_len = blocked_len(input);
+    let in_len4 = blocked_len(input) / 4;
     let out_len = out.div_ceil(4) * 4;
     let params = LinearParams {
         batch: u32_of(io.batch, "batch")?,
-        in_len: u32_of(in_len, "in features")?,
+        in_len4: u32_of(in_len4, "in features")?,
         out_features: u32_of(out, "out features")?,
         out_len: u32_of(out_len, "out features")?,
+        chunk4: u32_of(LINEAR_CHUNK4.min(in_len4), "in features")?,
+        chunks,
+        _pad: [0; 2],
     };
-    u32_of(io.batch * in_len.max(out_len), "linear activation length")?;
+    u32_of(io.batch * out_len * chunks as usize, "linear output length")?;
     let packed = pack_weights(lin, input);
-    let weight = storage_init(ctx, &format!("{name}.weight"), &packed)?;
-    let bias = lin.bias.clone().unwrap_or_else(|| vec![0.0; out]);
-    let bias_buf = storage_init(ctx, &format!("{name}.bias"), &bias)?;
-    let params_buf = uniform(ctx, &format!("{name}.params"), &params);
-    let pipeline = ctx.pipeline(Kernel::Linear);
-    let bind_group = bind(
-        ctx,
-        &pipeline,
-        name,
-        &[io.inputs[0], &weight, &bias_buf, io.output, &params_buf],
-    );
-    Ok(Dispatch {
-        label: name.to_string(),
-        kernel: Kernel::Linear,
-        pipeline,
-        bind_group,
-        workgroups: workgroups(ctx, (io.batch * out_len) as u64)?,
-        weight_bytes: (packed.len() + out) as u64 * 4,
+    let weight = storage_f32(ctx, &format!("{name}.weight"), &packed)?;
+    // Padded to whole vec4s: the reduce pass reads the bias per block of 4 outputs.
+    let mut bias = lin.bias.clone().unwrap_or_else(|| vec![0.0; out]);
+    bias.resize(out_len, 0.0);
+    let bias_buf = storage_f32(ctx, &format!("{name}.bias"), &bias)?;
+    let cost = Cost {
+        weight_bytes: (packed.len() + out_len) as u64 * 4,
         macs: (io.batch * out * inp) as u64,
-    })
+    };
+    drop(packed);
+    let output = match (chunks, io.scratch.as_slice()) {
+        (1, _) => io.output,
+        (_, &[partial]) => partial,
+        _ => fail!(
+            InvalidGraph,
+            "layer '{name}': a chunked linear layer needs one scratch buffer"
+        ),
+    };
+    let label = if chunks > 1 {
+        format!("{name}.chunks")
+    } else {
+        name.to_string()
+    };
+    let threads = (io.batch * out_len) as u64 * chunks as u64;
+    let first = Dispatch::new(
+        ctx,
+        &label,
+        Kernel::Linear,
+        &[
+            io.inputs[0],
+            &weight,
+            &bias_buf,
+            output,
+            &uniform(ctx, &format!("{name}.params"), &params),
+        ],
+        workgroups(ctx, &label, threads)?,
+        cost,
+    );
+    if chunks == 1 {
+        return Ok(vec![first]);
+    }
+    let second = reduce::build(
+        ctx,
+        name,
+        Reduce {
+            partial: output,
+            splits: chunks,
+            len4: io.batch * out_len / 4,
+            out_c4: out_len / 4,
+            out_hw: 1,
+            bias: &bias_buf,
+            residual: None,
+            flags: 0,
+            output: io.output,
+        },
+    )?;
+    Ok(vec![first, second])
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 /// How far `got` is from `want`.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Errors {
+    /// Largest |got - want|.
     pub max_abs: f64,
     /// Largest |got - want| / |want| over elements with |want| >= 1e-3 (relative error is
     /// meaningless near zero).
@@ -25,6 +26,7 @@ fn ordered(x: f32) -> i64 {
     }
 }
 
+/// Floats between `a` and `b` (u64::MAX if either is NaN).
 pub fn ulp_distance(a: f32, b: f32) -> u64 {
     if a.is_nan() || b.is_nan() {
         return u64::MAX;
@@ -32,6 +34,7 @@ pub fn ulp_distance(a: f32, b: f32) -> u64 {
     (ordered(a) - ordered(b)).unsigned_abs()
 }
 
+/// Error statistics of `got` against `want`, with `atol + rtol * |want|` as the tolerance.
 pub fn compare(got: &[f32], want: &[f32], atol: f64, rtol: f64) -> Errors {
     if got.len() != want.len() {
         return Errors {

@@ -2,6 +2,7 @@
 //! how far from the CPU reference, and how fast. Runs natively per adapter (`resnet-wgpu
 //! portability`) and in the browser on its WebGPU adapter.
 
+#[doc(hidden)]
 pub mod cases;
 pub mod compare;
 pub mod report;
@@ -17,9 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use web_time::Instant;
 
+/// The verdict of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Status {
+    /// Within tolerance.
     Pass,
+    /// Out of tolerance, or could not run.
     Fail,
     /// The check does not apply to this adapter or engine (said why in `detail`).
     NotApplicable,
@@ -28,35 +32,49 @@ pub enum Status {
 /// One row of the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
+    /// kernel, limits, network, fixture or f16.
     pub category: String,
+    /// What was checked, e.g. "conv 3->8 9x7 k3".
     pub name: String,
+    /// The verdict.
     pub status: Status,
+    /// How far the GPU was from the reference (when it ran).
     pub errors: Option<Errors>,
+    /// The tolerance applied, as text.
     pub tolerance: String,
     /// Median GPU time of a run (upload, dispatches, read-back), milliseconds.
     pub time_ms: Option<f64>,
+    /// Why it failed, why it does not apply, or a note (e.g. a batch split).
     pub detail: Option<String>,
 }
 
 /// Everything measured on one adapter (or one adapter under one set of limits).
 #[derive(Clone, Debug, Serialize)]
 pub struct AdapterReport {
+    /// The adapter's name.
     pub name: String,
+    /// Its backend (Vulkan, Gl, BrowserWebGpu, ...).
     pub backend: String,
+    /// Its device type (DiscreteGpu, Cpu, ...).
     pub device_type: String,
+    /// Driver name and version.
     pub driver: String,
+    /// "adapter" (its own limits) or "WebGPU default".
     pub limits: String,
     /// Set when the adapter could not even open a device.
     pub init_error: Option<String>,
+    /// Every check, in the order run.
     pub checks: Vec<Check>,
 }
 
 impl AdapterReport {
+    /// Whether the adapter opened and no check failed.
     pub fn passed(&self) -> bool {
         self.init_error.is_none() && self.checks.iter().all(|c| c.status != Status::Fail)
     }
 }
 
+/// What the suite runs.
 #[derive(Clone, Debug, Default)]
 pub struct SuiteOptions {
     /// Smaller networks and tensors, for CI.
@@ -73,7 +91,7 @@ async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usiz
     let gpu = async {
         let session = Session::new_async(
             ctx.clone(),
-            &case.graph,
+            case.graph.clone(),
             &SessionOptions {
                 batch: case.batch,
                 optimize: case.optimize,
@@ -135,14 +153,14 @@ async fn run_fixture(ctx: &Arc<GpuContext>, dir: &std::path::Path, name: &str) -
         let m = model::load_file(&dir.join(format!("{name}/{name}.safetensors")), None)?;
         let read = |suffix: &str| -> anyhow::Result<crate::Tensor> {
             let p = dir.join(format!("{name}/{name}.{suffix}.npy"));
-            read_npy(&std::fs::read(&p)?, &p.display().to_string())
+            Ok(read_npy(&std::fs::read(&p)?, &p.display().to_string())?)
         };
         let input = read("input")?;
         let want = read("logits_ort")?;
-        let graph = m.graph_for([input.shape[1], input.shape[2], input.shape[3]])?;
+        let graph = m.into_graph_for([input.shape[1], input.shape[2], input.shape[3]])?;
         let session = Session::new_async(
             ctx.clone(),
-            &graph,
+            graph,
             &SessionOptions {
                 batch: input.shape[0],
                 ..Default::default()

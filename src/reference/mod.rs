@@ -3,6 +3,21 @@
 
 use crate::graph::{BatchNorm, Conv, Graph, Linear, MaxPool, Op, Shape};
 
+/// ReLU that keeps NaN (the engine's rule, as in PyTorch: a NaN input gives a NaN output;
+/// `f64::max` would drop it).
+fn relu64(v: f64) -> f64 {
+    if v.is_nan() { v } else { v.max(0.0) }
+}
+
+/// max that keeps NaN, as PyTorch's max pool does.
+fn max_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// Convolution with the fused epilogue: + bias, + residual, then ReLU.
 pub fn conv2d(
     x: &[f32],
@@ -45,7 +60,7 @@ pub fn conv2d(
                     if let Some(r) = residual {
                         acc += r[i] as f64;
                     }
-                    out[i] = if conv.relu { acc.max(0.0) } else { acc } as f32;
+                    out[i] = if conv.relu { relu64(acc) } else { acc } as f32;
                 }
             }
         }
@@ -62,7 +77,7 @@ pub fn batch_norm(x: &[f32], batch: usize, shape: Shape, bn: &BatchNorm) -> Vec<
             for v in &mut out[(n * c + ch) * h * w..][..h * w] {
                 let y = (*v as f64 - bn.mean[ch] as f64) * inv * bn.gamma[ch] as f64
                     + bn.beta[ch] as f64;
-                *v = if bn.relu { y.max(0.0) } else { y } as f32;
+                *v = if bn.relu { relu64(y) } else { y } as f32;
             }
         }
     }
@@ -70,7 +85,7 @@ pub fn batch_norm(x: &[f32], batch: usize, shape: Shape, bn: &BatchNorm) -> Vec<
 }
 
 pub fn relu(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|v| v.max(0.0)).collect()
+    x.iter().map(|&v| relu64(v as f64) as f32).collect()
 }
 
 pub fn max_pool(
@@ -92,7 +107,7 @@ pub fn max_pool(
                         let iy = (y * pool.stride[0] + ky) as isize - pool.pad[0] as isize;
                         let ix = (xo * pool.stride[1] + kx) as isize - pool.pad[1] as isize;
                         if iy >= 0 && ix >= 0 && (iy as usize) < ih && (ix as usize) < iw {
-                            m = m.max(x[(nc * ih + iy as usize) * iw + ix as usize]);
+                            m = max_nan(m, x[(nc * ih + iy as usize) * iw + ix as usize]);
                         }
                     }
                 }
@@ -143,7 +158,13 @@ pub fn shortcut_a(
 pub fn add(a: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
     a.iter()
         .zip(b)
-        .map(|(x, y)| if relu { (x + y).max(0.0) } else { x + y })
+        .map(|(x, y)| {
+            if relu {
+                relu64((x + y) as f64) as f32
+            } else {
+                x + y
+            }
+        })
         .collect()
 }
 

@@ -3,9 +3,10 @@
 
 use resnet_wgpu::gpu::{GpuContext, GpuOptions};
 use resnet_wgpu::graph::Graph;
+use resnet_wgpu::graph::Op;
 use resnet_wgpu::model::npy::read_npy;
-use resnet_wgpu::ops::conv::{ConvPolicy, ConvTile};
-use resnet_wgpu::{Session, SessionOptions, Tensor};
+use resnet_wgpu::plan::conv::{ConvShape, candidates};
+use resnet_wgpu::{ConvPolicy, Precision, Session, SessionOptions, Tensor};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -39,6 +40,14 @@ pub fn shared_fixture(rel: &str) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// The real Fashion-MNIST test set: `$RESNET_WGPU_FASHION_MNIST`, else where Debian's
+/// dataset-fashion-mnist package puts it (the CLI's `eval --dir` default is the same).
+pub fn fashion_mnist_dir() -> PathBuf {
+    std::env::var_os("RESNET_WGPU_FASHION_MNIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"))
 }
 
 pub fn local_fixture(rel: &str) -> PathBuf {
@@ -98,7 +107,7 @@ pub fn run_gpu_with(
 ) -> Vec<f32> {
     let session = Session::new(
         gpu(),
-        graph,
+        graph.clone(),
         &SessionOptions {
             batch,
             optimize,
@@ -106,46 +115,34 @@ pub fn run_gpu_with(
             ..Default::default()
         },
     )
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{conv:?}: {e}"));
     session.run(input).unwrap().logits
 }
 
-/// Every convolution kernel choice this adapter can run: the reference, the automatic choice,
-/// tuned variants of several tile shapes (with and without the 1x1 path; the subgroup ones only
-/// where subgroups are 8 lanes wide), and Winograd on every 3x3 stride-1 layer.
-pub fn conv_policies() -> Vec<ConvPolicy> {
-    let mut out = vec![ConvPolicy::Reference, ConvPolicy::Auto];
-    let subgroup8 = gpu().subgroup8();
-    for (tm, px, pointwise, sg) in [
-        (32, 4, true, true),
-        (16, 4, false, true),
-        (8, 1, true, true),
-        (24, 3, true, true),
-        (8, 3, true, false),
-        (12, 2, false, false),
-    ] {
-        if sg && !subgroup8 {
-            continue;
-        }
-        out.push(ConvPolicy::Tile(ConvTile {
-            tm,
-            px,
-            pointwise,
-            subgroup8: sg,
-            batched: false,
-        }));
-    }
-    for (tm, px, sg) in [(32, 4, true), (8, 2, true), (16, 3, false)] {
-        if sg && !subgroup8 {
-            continue;
-        }
-        out.push(ConvPolicy::Winograd(ConvTile {
-            tm,
-            px,
-            pointwise: true,
-            subgroup8: sg,
-            batched: true,
-        }));
-    }
+/// The first convolution of `graph` as the planner sees it at `batch` images a pass.
+pub fn first_conv(graph: &Graph, batch: usize) -> ConvShape {
+    graph
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op {
+            Op::Conv(c) => Some(ConvShape::of(c, graph.shape(n.inputs[0]), n.shape, batch)),
+            _ => None,
+        })
+        .expect("the graph has a convolution")
+}
+
+/// Every way `ctx` can run the first convolution of `graph` (what the planner's
+/// `plan::conv::candidates` enumerates, each forced in turn), then the default table.
+pub fn conv_policies(
+    ctx: &GpuContext,
+    graph: &Graph,
+    batch: usize,
+    precision: Precision,
+) -> Vec<ConvPolicy> {
+    let mut out: Vec<ConvPolicy> = candidates(ctx, &first_conv(graph, batch), precision)
+        .into_iter()
+        .map(ConvPolicy::Force)
+        .collect();
+    out.push(ConvPolicy::Auto);
     out
 }

@@ -8,11 +8,12 @@
 //! Natively this crate is empty: it exists only for `wasm32-unknown-unknown` (see `web/build.sh`).
 #![cfg(target_arch = "wasm32")]
 
-use anyhow::{Context, Result, anyhow, bail};
+use resnet_wgpu::error::{Error, Result};
 use resnet_wgpu::gpu::{GpuContext, GpuOptions, select_adapter};
 use resnet_wgpu::model::npy::read_npy;
 use resnet_wgpu::portability::{self, SuiteOptions, check_adapter};
 use resnet_wgpu::preprocess::decode_image;
+use resnet_wgpu::tensor::split_batch;
 use resnet_wgpu::{Classifier, Prediction, Session, SessionOptions, model};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -119,12 +120,17 @@ impl log::Log for ConsoleLogger {
     fn flush(&self) {}
 }
 
-fn js_error(e: anyhow::Error) -> JsError {
-    JsError::new(&format!("{e:#}").replace('\n', " "))
+/// A JS exception for an engine error: its one-line message, and as `name` the error's kind
+/// (`DeviceLost`, `AdapterLimit`, `InvalidModel`, ...), so that the page tells them apart
+/// without reading the text.
+fn js_error(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string().replace('\n', " "));
+    err.set_name(e.kind());
+    err.into()
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String, JsError> {
-    serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))
+fn json<T: Serialize>(value: &T) -> Result<String, JsValue> {
+    serde_json::to_string(value).map_err(|e| js_sys::Error::new(&e.to_string()).into())
 }
 
 /// Fails with the first GPU error that escaped the error scopes since the last check.
@@ -136,10 +142,11 @@ fn check_gpu_errors() -> Result<()> {
     let first = errors.remove(0);
     let more = errors.len();
     errors.clear();
-    if more > 0 {
-        bail!("the GPU reported an error: {first} (and {more} more)")
-    }
-    bail!("the GPU reported an error: {first}")
+    Err(Error::GpuRejected(if more > 0 {
+        format!("the GPU reported an error: {first} (and {more} more)")
+    } else {
+        format!("the GPU reported an error: {first}")
+    }))
 }
 
 /// The adapter's name as wgpu reports it, else as the page read it from `GPUAdapterInfo`.
@@ -154,20 +161,20 @@ fn adapter_name(wgpu_name: &str, hint: &str) -> String {
 fn context() -> Result<Arc<GpuContext>> {
     CONTEXT
         .with_borrow(|c| c.clone())
-        .ok_or_else(|| anyhow!("the GPU is not open yet (call init first)"))
+        .ok_or_else(|| Error::InvalidInput("the GPU is not open yet (call init first)".into()))
 }
 
 fn loaded() -> Result<Rc<Loaded>> {
     LOADED
         .with_borrow(|l| l.clone())
-        .ok_or_else(|| anyhow!("no model is loaded"))
+        .ok_or_else(|| Error::InvalidInput("no model is loaded".into()))
 }
 
 /// Opens the browser's WebGPU adapter with the limits it offers; returns the adapter as JSON.
 /// `name_hint` names the adapter where the browser leaves wgpu's name empty (Chrome gives only
 /// `GPUAdapterInfo.vendor` and `.architecture`, which the page reads itself).
 #[wasm_bindgen]
-pub async fn init(name_hint: String) -> Result<String, JsError> {
+pub async fn init(name_hint: String) -> Result<String, JsValue> {
     let ctx = match CONTEXT.with_borrow(|c| c.clone()) {
         Some(ctx) => ctx,
         None => {
@@ -218,7 +225,7 @@ pub async fn load_model(
     bytes: Vec<u8>,
     name: String,
     progress: js_sys::Function,
-) -> Result<String, JsError> {
+) -> Result<String, JsValue> {
     let say = |text: &str| {
         let _ = progress.call1(&JsValue::NULL, &JsValue::from_str(text));
     };
@@ -230,10 +237,7 @@ pub async fn load_model(
     ));
     let model = model::load_bytes(&bytes, &name, None).map_err(js_error)?;
     drop(bytes);
-    let parameters = match &model.network {
-        model::Network::Arch { weights, .. } => weights.values().map(|t| t.numel()).sum(),
-        model::Network::Graph(_) => 0,
-    };
+    let parameters = model.parameter_count();
     let arch = model.describe();
     let t1 = now();
     say(&format!(
@@ -242,10 +246,10 @@ pub async fn load_model(
     ));
     // Drop the old model first: its buffers would otherwise share the GPU with the new one.
     LOADED.with_borrow_mut(|l| *l = None);
-    let classifier = Classifier::new_async(ctx, &model, 1)
+    // The model's weights move into the classifier and on to the GPU.
+    let classifier = Classifier::new_async(ctx, model, 1)
         .await
         .map_err(js_error)?;
-    drop(model);
     check_gpu_errors().map_err(js_error)?;
     let t2 = now();
     say("Warming up (the first forward pass compiles the shaders)");
@@ -260,7 +264,7 @@ pub async fn load_model(
         classes: classifier.labels().len(),
         input: session.input_shape(),
         parameters,
-        macs: session.graph.macs(),
+        macs: session.macs(),
         dispatches: session.dispatch_count(),
         weight_bytes: session.weight_bytes,
         activation_bytes: session.activation_bytes,
@@ -275,7 +279,7 @@ pub async fn load_model(
 
 /// The loaded model as JSON (null when none).
 #[wasm_bindgen(js_name = modelInfo)]
-pub fn model_info() -> Result<String, JsError> {
+pub fn model_info() -> Result<String, JsValue> {
     match LOADED.with_borrow(|l| l.clone()) {
         Some(l) => json(&l.info),
         None => Ok("null".into()),
@@ -285,11 +289,11 @@ pub fn model_info() -> Result<String, JsError> {
 /// Decodes an image (PNG, JPEG, GIF, WebP, BMP, TIFF) and returns the top `k` classes, with the
 /// time of each step. The forward time covers upload, every dispatch and the read-back.
 #[wasm_bindgen]
-pub async fn classify(image: Vec<u8>, k: usize) -> Result<String, JsError> {
+pub async fn classify(image: Vec<u8>, k: usize) -> Result<String, JsValue> {
     let loaded = loaded().map_err(js_error)?;
     let c = &loaded.classifier;
     let t0 = now();
-    let img = decode_image(&image).map_err(js_error)?;
+    let img = decode_image(&image).map_err(|e| js_error(Error::InvalidInput(format!("{e:#}"))))?;
     let t1 = now();
     let input = c.preprocess().apply(&img);
     let t2 = now();
@@ -313,7 +317,7 @@ pub async fn classify(image: Vec<u8>, k: usize) -> Result<String, JsError> {
 
 /// Times `runs` forward passes of the loaded model on a zero input (after the warm-up).
 #[wasm_bindgen]
-pub async fn bench(runs: usize) -> Result<String, JsError> {
+pub async fn bench(runs: usize) -> Result<String, JsValue> {
     let loaded = loaded().map_err(js_error)?;
     let session = loaded.classifier.session();
     let zeros = vec![0.0f32; session.input_shape().iter().product()];
@@ -340,7 +344,7 @@ pub async fn run_raw(
     model_bytes: Vec<u8>,
     model_name: String,
     npy: Vec<u8>,
-) -> Result<Vec<f32>, JsError> {
+) -> Result<Vec<f32>, JsValue> {
     run_raw_inner(&model_bytes, &model_name, &npy)
         .await
         .map_err(js_error)
@@ -350,15 +354,13 @@ async fn run_raw_inner(model_bytes: &[u8], model_name: &str, npy: &[u8]) -> Resu
     let ctx = context()?;
     let model = model::load_bytes(model_bytes, model_name, None)?;
     let input = read_npy(npy, "input.npy")?;
-    let (n, chw) = nchw(&input.shape)?;
-    let graph = model
-        .graph_for(chw)
-        .with_context(|| format!("input is {chw:?}"))?;
+    let (n, chw) = split_batch(&input.shape)?;
+    let graph = model.into_graph_for(chw)?;
     let opts = SessionOptions {
         batch: n,
         ..Default::default()
     };
-    let session = Session::new_async(ctx, &graph, &opts).await?;
+    let session = Session::new_async(ctx, graph, &opts).await?;
     let logits = session.run_async(&input.data).await?.logits;
     check_gpu_errors()?;
     Ok(logits)
@@ -373,11 +375,11 @@ pub async fn plan_only(
     c: usize,
     h: usize,
     w: usize,
-) -> Result<String, JsError> {
+) -> Result<String, JsValue> {
     let ctx = context().map_err(js_error)?;
     let model = model::load_bytes(&model_bytes, &model_name, None).map_err(js_error)?;
-    let graph = model.graph_for([c, h, w]).map_err(js_error)?;
-    let session = Session::new_async(ctx, &graph, &SessionOptions::default())
+    let graph = model.into_graph_for([c, h, w]).map_err(js_error)?;
+    let session = Session::new_async(ctx, graph, &SessionOptions::default())
         .await
         .map_err(js_error)?;
     check_gpu_errors().map_err(js_error)?;
@@ -404,7 +406,7 @@ pub async fn conformance(
     name_hint: String,
     quick: bool,
     on_check: js_sys::Function,
-) -> Result<String, JsError> {
+) -> Result<String, JsValue> {
     let opts = SuiteOptions {
         quick,
         fixtures: None,
@@ -446,12 +448,4 @@ pub async fn conformance(
         "adapters": reports,
         "markdown": portability::report::markdown(&reports, version),
     }))
-}
-
-fn nchw(shape: &[usize]) -> Result<(usize, [usize; 3])> {
-    match *shape {
-        [n, c, h, w] if n > 0 => Ok((n, [c, h, w])),
-        [c, h, w] => Ok((1, [c, h, w])),
-        _ => bail!("expected an NCHW array, got shape {shape:?}"),
-    }
 }

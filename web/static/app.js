@@ -61,7 +61,7 @@ worker.onmessage = (event) => {
   if (!p) return;
   pending.delete(m.id);
   if (m.ok) p.resolve(m.result);
-  else p.reject(new Error(m.error));
+  else p.reject(Object.assign(new Error(m.error), { kind: m.kind }));
 };
 worker.onerror = (event) => {
   const text = `The engine could not start: ${event.message || "the worker failed to load (is the site built with web/build.sh?)"}`;
@@ -69,6 +69,13 @@ worker.onerror = (event) => {
   for (const p of pending.values()) p.reject(new Error(text));
   pending.clear();
 };
+
+// What to tell the visitor about an engine error: its message, and a remedy for the kinds that
+// have one (the engine names the kind: DeviceLost, AdapterLimit, InvalidModel, ...).
+function explain(e) {
+  if (e.kind === "DeviceLost") return `${e.message} Reload the page to start a new GPU device.`;
+  return e.message;
+}
 
 function call(op, args = {}) {
   const id = nextId++;
@@ -138,7 +145,7 @@ async function loadModel(source, name, isDefault = false) {
     if (lastImage) classify(lastImage.source, lastImage.name);
     return info;
   } catch (e) {
-    setStatus(`Could not load ${name}: ${e.message}`, { error: true });
+    setStatus(`Could not load ${name}: ${explain(e)}`, { error: true });
     if (modelInfo) ui.modelName.textContent += " (still loaded)";
     throw e;
   }
@@ -196,7 +203,7 @@ async function classify(source, name) {
     setStatus(`${name}: ${top.label} (${(top.probability * 100).toFixed(1)}%) in ${ms(result.forward_ms)}.`);
     return result;
   } catch (e) {
-    setStatus(`Could not classify ${name}: ${e.message}`, { error: true });
+    setStatus(`Could not classify ${name}: ${explain(e)}`, { error: true });
     throw e;
   }
 }

@@ -117,7 +117,8 @@ onmessage = (event) => {
       postMessage({ id, ok: true, result: await ops[op](args) });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      postMessage({ id, ok: false, error: message });
+      // The engine names each error's kind (DeviceLost, AdapterLimit, InvalidModel, ...).
+      postMessage({ id, ok: false, error: message, kind: e?.name ?? "Error" });
     }
   });
 };

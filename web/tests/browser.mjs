@@ -113,11 +113,11 @@ try {
       try {
         return JSON.stringify(await window.resnetTest.planOnly("/__fixtures__/local/resnet20/resnet20.safetensors", shape));
       } catch (e) {
-        return `error: ${e.message}`;
+        return `error: ${e.kind}: ${e.message}`;
       }
     }, [3, side, side]);
     console.log(`     3x${side}x${side}: ${error}`);
-    assert.match(error, /^error: .*allows \d+ bytes per storage binding/);
+    assert.match(error, /^error: AdapterLimit: .*allows \d+ bytes per storage binding/);
   });
 
   await step("a model opened through the model file input replaces the default, and back", async () => {

@@ -64,10 +64,10 @@ pub fn opset_of(model: &ModelProto) -> Result<i64> {
         .ok_or_else(|| anyhow!("the model imports no ai.onnx opset"))?;
     ensure!(
         v >= 7,
-        "opset {v} is too old (opsets 9 and later are supported)"
+        "opset {v} is too old (opsets 7 and later are supported)"
     );
     if v > 23 {
-        log::warn!("opset {v} is newer than the opsets this loader was written for (9..=23)");
+        log::warn!("opset {v} is newer than the opsets this loader was written for (7..=23)");
     }
     Ok(v)
 }

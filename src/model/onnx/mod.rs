@@ -24,7 +24,11 @@ use std::collections::HashMap;
 
 /// Loads an ONNX model from its bytes; `name` (the file name) starts every error message, and
 /// `external` supplies tensors stored outside the file.
-pub fn load(bytes: &[u8], name: &str, external: &dyn ExternalData) -> Result<Model> {
+pub fn load(bytes: &[u8], name: &str, external: &dyn ExternalData) -> crate::Result<Model> {
+    parse(bytes, name, external).map_err(|e| crate::Error::invalid_model(name, e))
+}
+
+fn parse(bytes: &[u8], name: &str, external: &dyn ExternalData) -> Result<Model> {
     // One line per error, starting with the file name.
     let fail = |e: anyhow::Error| anyhow!("{name}: {}", format!("{e:#}").replace('\n', " "));
     let model = proto::ModelProto::decode(bytes)

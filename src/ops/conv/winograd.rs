@@ -1,84 +1,28 @@
 //! Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions: 16 multiplies per 2x2 outputs per
 //! (input, output) channel pair instead of 36. Three dispatches:
 //! 1. shaders/winograd_input.wgsl: V = B^T d B of every 4x4 input patch, into scratch buffer 0;
-//! 2. the tuned 1x1 kernel, batched over the 16 transform positions (each with its own
+//! 2. the generated 1x1 kernel, batched over the 16 transform positions (each with its own
 //!    transformed weights U = G g G^T, made here at load time in f64), into scratch buffer 1;
 //!    in f16 sessions this product runs in f16 (U stored as f16; V and M stay f32 in memory);
-//! 3. shaders/winograd_output.wgsl: Y = A^T M A, then + bias, + residual, ReLU.
+//! 3. shaders/winograd_output.wgsl: Y = A^T M A, then + bias and the epilogue.
 //!
 //! Measured on lavapipe (process CPU time per pass, same script, direct tuned kernel vs this):
 //! 1.2-1.4x on 64x56x56 and 128x28x28, 1.5-1.7x on 256x14x14 and 512x7x7 (batch 1 and 8); 0.7-0.9x
 //! on CIFAR's 16- and 32-channel layers, whose transforms and extra dispatches outweigh the saved
-//! multiplies. `ConvPolicy::Auto` uses it from 64 channels on, for layers of >= 20 M MACs.
+//! multiplies. Where the default table uses it: `plan::conv::default_algo`.
 
-use super::super::{Dispatch, Io, bind, storage_init, u32_of, uniform, workgroups};
-use super::wgsl::{ConvTile, FastConvParams, pack_tiled, to_f16_bits};
-use super::{HAS_RESIDUAL, RELU, Weights};
-use crate::gpu::{GpuContext, Kernel};
+use super::super::{Io, u32_of};
+use super::direct::{pack_tiled, threads};
+use super::{bias_blocks, flags, upload_weights};
+use crate::error::{Result, fail};
+use crate::gpu::{Cost, Dispatch, GpuContext, storage_f32, uniform, workgroups};
 use crate::graph::{Conv, Shape};
+use crate::kernels::params::{ConvDirectParams, WinogradInputParams, WinogradOutputParams};
+use crate::kernels::{ConvTile, Kernel};
+use crate::plan::conv::winograd_tiles;
 use crate::precision::Precision;
-use anyhow::Result;
 
-/// Mirrors `WinogradInputParams` in winograd_input.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct WinogradInputParams {
-    pub batch: u32,
-    pub in_c4: u32,
-    pub in_h: u32,
-    pub in_w: u32,
-    pub tiles_h: u32,
-    pub tiles_w: u32,
-    pub pad_top: u32,
-    pub pad_left: u32,
-}
-
-/// Mirrors `WinogradOutputParams` in winograd_output.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct WinogradOutputParams {
-    pub batch: u32,
-    pub out_c4: u32,
-    pub out_h: u32,
-    pub out_w: u32,
-    pub tiles_h: u32,
-    pub tiles_w: u32,
-    pub flags: u32,
-    pub _pad: u32,
-}
-
-/// Whether Winograd can compute this conv at all: 3x3, stride 1.
-pub fn applies(conv: &Conv) -> bool {
-    conv.kernel() == [3, 3] && conv.stride == [1, 1]
-}
-
-/// 2x2 output tiles of a batch: (tiles_h, tiles_w, all tiles of the batch).
-pub fn tiles(out: Shape, batch: usize) -> (usize, usize, usize) {
-    let (th, tw) = (out[1].div_ceil(2), out[2].div_ceil(2));
-    (th, tw, batch * th * tw)
-}
-
-/// Floats of the two scratch buffers (transformed input, products).
-pub fn scratch_floats(in_shape: Shape, out: Shape, batch: usize) -> [usize; 2] {
-    let (_, _, t) = tiles(out, batch);
-    [
-        16 * in_shape[0].div_ceil(4) * 4 * t,
-        16 * out[0].div_ceil(4) * 4 * t,
-    ]
-}
-
-/// The GEMM tile for `t` tiles: 8 lanes x `px` pixels per tile, with little waste.
-pub fn gemm_tile(subgroup8: bool, out_c: usize, t: usize) -> ConvTile {
-    ConvTile {
-        tm: super::channel_tile(out_c),
-        px: if t <= 16 { 2 } else { 4 },
-        pointwise: true,
-        subgroup8,
-        batched: true,
-    }
-}
-
-/// U = G g G^T for every (out, in) channel pair: [16][out][in], position-major, in f64.
+/// U = G g G^T for every (out, in) channel pair: `[16][out][in]`, position-major, in f64.
 pub fn transform_weights(conv: &Conv) -> Vec<Vec<f32>> {
     let (oc, ic) = (conv.out_channels(), conv.in_channels());
     let g_rows = |g: [[f64; 3]; 3]| -> [[f64; 3]; 4] {
@@ -120,7 +64,7 @@ pub fn transform_weights(conv: &Conv) -> Vec<Vec<f32>> {
     u
 }
 
-pub fn prepare(
+pub fn build(
     ctx: &GpuContext,
     name: &str,
     conv: &Conv,
@@ -132,11 +76,13 @@ pub fn prepare(
     let [ic, ih, iw] = io.in_shapes[0];
     let [oc, oh, ow] = out;
     let (in_c4, out_c4) = (ic.div_ceil(4), oc.div_ceil(4));
-    let (th, tw, t) = tiles(out, io.batch);
+    let (th, tw, t) = winograd_tiles(out, io.batch);
     let &[v_buf, m_buf] = io.scratch.as_slice() else {
-        anyhow::bail!("Winograd needs two scratch buffers");
+        fail!(
+            InvalidGraph,
+            "layer '{name}': Winograd needs two scratch buffers"
+        );
     };
-    let per_image_macs = oc * oh * ow * ic * 9;
 
     // 1. Input transform.
     let in_params = WinogradInputParams {
@@ -150,32 +96,25 @@ pub fn prepare(
         pad_left: u32_of(conv.pad[1], "padding")?,
     };
     u32_of(16 * in_c4 * t, "Winograd input")?;
-    let pipeline = ctx.pipeline(Kernel::WinogradInput);
-    let input_step = Dispatch {
-        label: format!("{name}.winograd_in"),
-        kernel: Kernel::WinogradInput,
-        bind_group: bind(
-            ctx,
-            &pipeline,
-            name,
-            &[io.inputs[0], v_buf, &uniform(ctx, name, &in_params)],
-        ),
-        pipeline,
-        workgroups: workgroups(ctx, (io.batch * in_c4 * th * tw) as u64)?,
-        weight_bytes: 0,
-        macs: 0,
-    };
+    let label = format!("{name}.winograd_in");
+    let input_step = Dispatch::new(
+        ctx,
+        &label,
+        Kernel::WinogradInput,
+        &[io.inputs[0], v_buf, &uniform(ctx, name, &in_params)],
+        workgroups(ctx, &label, (io.batch * in_c4 * th * tw) as u64)?,
+        Cost::default(),
+    );
 
     // 2. 16 batched 1x1 products: M[pos] = U[pos] V[pos].
     let tm = tile.tm as usize;
     let tiles_m = oc.div_ceil(tm);
     let tiles_n = t.div_ceil(tile.tile_pixels() as usize);
-    let u = transform_weights(conv);
     let mut packed = Vec::new();
-    for pos in u {
+    for pos in transform_weights(conv) {
         packed.extend(pack_tiled(&pos, [oc, ic, 1, 1], tm));
     }
-    let gemm_params = FastConvParams {
+    let gemm_params = ConvDirectParams {
         pixels: u32_of(t, "tiles")?,
         out_hw: u32_of(t, "tiles")?,
         out_w: u32_of(t, "tiles")?,
@@ -195,52 +134,39 @@ pub fn prepare(
         tiles_n: u32_of(tiles_n, "pixel tiles")?,
         tile_stride: u32_of(in_c4 * tm, "weights")?,
         images: 16,
-        _pad: 0,
+        split_c4: u32_of(in_c4, "channels")?,
+        split_stride: 0,
+        _pad: [0; 3],
     };
     u32_of(16 * out_c4 * t, "Winograd products")?;
-    let halves;
-    let weights = match precision {
-        Precision::F32 => Weights::F32(&packed),
-        Precision::F16 => {
-            halves = to_f16_bits(&packed);
-            Weights::F16(&halves)
-        }
-    };
-    let (weight, weight_bytes) = weights.upload(ctx, &format!("{name}.weight"))?;
-    let zeros = storage_init(ctx, &format!("{name}.gemm_bias"), &vec![0.0; tiles_m * tm])?;
-    let kernel = Kernel::conv_fast(tile, precision);
-    let pipeline = ctx.pipeline(kernel);
-    let gemm_tiles = (16 * tiles_m * tiles_n) as u64;
-    let gemm_step = Dispatch {
-        label: format!("{name}.winograd_gemm"),
-        kernel,
-        bind_group: bind(
-            ctx,
-            &pipeline,
-            name,
-            &[
-                v_buf,
-                &weight,
-                &zeros,
-                v_buf,
-                m_buf,
-                &uniform(ctx, name, &gemm_params),
-            ],
-        ),
-        pipeline,
-        // One tile per 8-lane subgroup, or one per workgroup of 64.
-        workgroups: workgroups(ctx, gemm_tiles * if tile.subgroup8 { 8 } else { 64 })?,
-        weight_bytes,
+    let (weight, weight_bytes) =
+        upload_weights(ctx, &format!("{name}.weight"), &packed, precision)?;
+    drop(packed);
+    let zeros = storage_f32(ctx, &format!("{name}.gemm_bias"), &vec![0.0; tiles_m * tm])?;
+    let label = format!("{name}.winograd_gemm");
+    let gemm_step = Dispatch::new(
+        ctx,
+        &label,
+        Kernel::ConvDirect(tile, precision),
+        &[
+            v_buf,
+            &weight,
+            &zeros,
+            v_buf,
+            m_buf,
+            &uniform(ctx, name, &gemm_params),
+        ],
+        workgroups(ctx, &label, threads(tile, (16 * tiles_m * tiles_n) as u64))?,
         // Credit the whole conv's work to the product, so that profiles compare with direct.
-        macs: (io.batch * per_image_macs) as u64,
-    };
+        Cost {
+            weight_bytes,
+            macs: (io.batch * oc * oh * ow * ic * 9) as u64,
+        },
+    );
 
     // 3. Output transform and epilogue.
-    let mut bias = conv.bias.clone().unwrap_or_else(|| vec![0.0; oc]);
-    bias.resize(out_c4 * 4, 0.0);
-    let bias_buf = storage_init(ctx, &format!("{name}.bias"), &bias)?;
-    let flags =
-        (if io.inputs.len() > 1 { HAS_RESIDUAL } else { 0 }) | if conv.relu { RELU } else { 0 };
+    let bias = bias_blocks(conv, out_c4);
+    let bias_buf = storage_f32(ctx, &format!("{name}.bias"), &bias)?;
     let out_params = WinogradOutputParams {
         batch: in_params.batch,
         out_c4: u32_of(out_c4, "channels")?,
@@ -248,30 +174,28 @@ pub fn prepare(
         out_w: u32_of(ow, "width")?,
         tiles_h: in_params.tiles_h,
         tiles_w: in_params.tiles_w,
-        flags,
+        flags: flags(conv, io),
         _pad: 0,
     };
+    // Without a residual, the binding gets a harmless stand-in: the products, read-only.
     let residual = io.inputs.get(1).copied().unwrap_or(m_buf);
-    let pipeline = ctx.pipeline(Kernel::WinogradOutput);
-    let output_step = Dispatch {
-        label: format!("{name}.winograd_out"),
-        kernel: Kernel::WinogradOutput,
-        bind_group: bind(
-            ctx,
-            &pipeline,
-            name,
-            &[
-                m_buf,
-                &bias_buf,
-                residual,
-                io.output,
-                &uniform(ctx, name, &out_params),
-            ],
-        ),
-        pipeline,
-        workgroups: workgroups(ctx, (io.batch * out_c4 * th * tw) as u64)?,
-        weight_bytes: bias.len() as u64 * 4,
-        macs: 0,
-    };
+    let label = format!("{name}.winograd_out");
+    let output_step = Dispatch::new(
+        ctx,
+        &label,
+        Kernel::WinogradOutput,
+        &[
+            m_buf,
+            &bias_buf,
+            residual,
+            io.output,
+            &uniform(ctx, name, &out_params),
+        ],
+        workgroups(ctx, &label, (io.batch * out_c4 * th * tw) as u64)?,
+        Cost {
+            weight_bytes: bias.len() as u64 * 4,
+            macs: 0,
+        },
+    );
     Ok(vec![input_step, gemm_step, output_step])
 }

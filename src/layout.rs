@@ -8,7 +8,7 @@
 //! stores one vec4 per pixel per 4 output channels. The graph and the public API stay NCHW; the
 //! session converts at its boundaries (input upload, read-back).
 
-use crate::graph::Shape;
+use crate::tensor::Shape;
 
 /// Channel blocks of a shape: ceil(C / 4).
 pub fn blocks(shape: Shape) -> usize {
