@@ -429,3 +429,115 @@ fn folded_stem_matches_reference() {
         }
     }
 }
+
+/// Long reductions (issue 19): Mesa's llvmpipe silently stops a shader's loops after 65,535
+/// iterations in all, so kernels that loop once per term return partial sums there. A global
+/// average pool over 1100x1100 positions (once 0.0542 = 65535/1210000 of the mean), a fully
+/// connected layer with K = 270,400 (once 262,140 over ones) and a convolution with K = 294,912
+/// (32768 channels, 3x3) must match the reference: the engine splits the work on every adapter.
+#[test]
+fn long_reductions_are_not_truncated() {
+    for (i, case) in resnet_wgpu::portability::cases::long_loop_cases(false)
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let mut rng = SplitMix64(i as u64);
+        let [c, h, w] = case.graph.input_shape();
+        // Ones show a truncated sum plainly; random values check the indexing.
+        for input in [
+            vec![1.0f32; case.batch * c * h * w],
+            random(&mut rng, case.batch * c * h * w),
+        ] {
+            let want = run_graph(&case.graph, &input, case.batch).swap_remove(case.graph.output);
+            let got = run_gpu(&case.graph, &input, case.batch, false);
+            if let Err(e) = check_close(&got, &want, ATOL, RTOL) {
+                panic!("{}: {e}", case.name);
+            }
+        }
+    }
+}
+
+/// The forced kernels that cannot split their loops refuse such layers with a clear error
+/// instead of computing a partial sum: the reference convolution on K = 294,912.
+#[test]
+fn the_reference_conv_refuses_a_loop_it_cannot_finish() {
+    let mut rng = SplitMix64(3);
+    let g = resnet_wgpu::portability::cases::conv_graph(
+        &mut rng,
+        (32768, 4, 3, 3, 3, 1, 1),
+        true,
+        false,
+        false,
+    )
+    .unwrap();
+    let opts = resnet_wgpu::SessionOptions {
+        optimize: false,
+        conv: ConvPolicy::Reference,
+        ..Default::default()
+    };
+    let e = resnet_wgpu::Session::new(gpu(), g, &opts)
+        .err()
+        .expect("refused");
+    assert!(matches!(e, resnet_wgpu::Error::Unsupported(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("layer 'conv'") && msg.contains("65,535") && msg.contains("tuned kernels"),
+        "{msg}"
+    );
+}
+
+/// NaN propagates (issue 19): `max(x, 0)` gives 0 for NaN on some drivers (lavapipe among them),
+/// so a NaN pixel once came out as a confident, finite answer. ReLU, max pool and the conv
+/// epilogue's ReLU keep NaN where the reference has it, and only there.
+#[test]
+fn nan_stays_nan_through_relu_max_pool_and_the_conv_epilogue() {
+    let mut rng = SplitMix64(99);
+    let [c, h, w] = [5, 9, 9];
+    let mut input = random(&mut rng, 2 * c * h * w);
+    input[7] = f32::NAN;
+    input[c * h * w + 40] = f32::NAN;
+    let mut graphs = Vec::new();
+    let mut g = Graph::new([c, h, w]);
+    g.relu("relu", 0);
+    graphs.push(("relu", g));
+    let mut g = Graph::new([c, h, w]);
+    g.max_pool(
+        "pool",
+        0,
+        MaxPool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            pad: [1; 4],
+        },
+    )
+    .unwrap();
+    graphs.push(("max pool", g));
+    let mut g = Graph::new([c, h, w]);
+    g.conv(
+        "conv",
+        0,
+        random_conv(&mut rng, c, 6, [3, 3], 1, [1; 4], true, true),
+    )
+    .unwrap();
+    graphs.push(("conv + ReLU", g));
+    for (what, g) in graphs {
+        let want = run_graph(&g, &input, 2).swap_remove(g.output);
+        let got = run_gpu(&g, &input, 2, false);
+        let nans = want.iter().filter(|v| v.is_nan()).count();
+        assert!(
+            nans > 0 && nans < want.len(),
+            "{what}: the reference has {nans} NaNs"
+        );
+        for (i, (&a, &b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                a.is_nan(),
+                b.is_nan(),
+                "{what}, element {i}: got {a}, want {b}"
+            );
+        }
+        let errors =
+            resnet_wgpu::portability::compare::compare(&got, &want, ATOL as f64, RTOL as f64);
+        assert_eq!(errors.violations, 0, "{what}: {errors:?}");
+    }
+}

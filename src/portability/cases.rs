@@ -19,6 +19,8 @@ pub struct Case {
     pub rtol: f64,
     /// What the convolutions compute in.
     pub precision: Precision,
+    /// Make the first input value NaN (the checks that NaN reaches the output).
+    pub nan_input: bool,
 }
 
 const KERNEL_TOL: (f64, f64) = (1e-4, 5e-4);
@@ -80,7 +82,98 @@ fn kernel_case(name: String, graph: Graph, batch: usize) -> Case {
         atol: KERNEL_TOL.0,
         rtol: KERNEL_TOL.1,
         precision: Precision::F32,
+        nan_input: false,
     }
+}
+
+/// Kernels whose work per output is longer than some drivers run in one invocation: Mesa's
+/// llvmpipe stops a shader's loops after 65,535 iterations in all, silently, so a kernel that
+/// loops once per term returns a partial sum there. A global average pool over more than 65,535
+/// positions, and a fully connected layer and a convolution with dot products of more than
+/// 4 x 65,535 = 262,140 terms (the kernels sum vec4s): on such a driver each is a FAIL unless
+/// the engine splits the work.
+pub fn long_loop_cases(quick: bool) -> Result<Vec<Case>> {
+    let mut rng = SplitMix64(65535);
+    let mut cases = Vec::new();
+    let side = if quick { 300 } else { 1100 };
+    let mut g = Graph::new([4, side, side]);
+    g.global_avg_pool("global_avg_pool", 0);
+    cases.push(kernel_case(
+        format!(
+            "global_avg_pool over {} positions (4x{side}x{side})",
+            side * side
+        ),
+        g,
+        1,
+    ));
+    // 16 x 130 x 130 = 270,400 inputs.
+    let (inp, out) = ([16, 130, 130], 3);
+    let k = inp.iter().product::<usize>();
+    let mut g = Graph::new(inp);
+    g.linear(
+        "linear",
+        0,
+        Linear {
+            weight: Tensor::new(
+                vec![out, k],
+                rng.normal_vec(out * k, 1.0 / (k as f32).sqrt()),
+            )?,
+            bias: Some(rng.normal_vec(out, 0.1)),
+        },
+    )?;
+    cases.push(kernel_case(
+        format!("linear with K = {k} (16x130x130 -> {out})"),
+        g,
+        2,
+    ));
+    // 32768 channels x 3x3 = 294,912 terms a dot product.
+    let g = conv_graph(&mut rng, (32768, 4, 3, 3, 3, 1, 1), true, true, false)?;
+    cases.push(kernel_case(
+        "conv with K = 294912 (32768->4 3x3 k3 p1)".into(),
+        g,
+        1,
+    ));
+    Ok(cases)
+}
+
+/// A NaN input pixel reaches every logit (as in PyTorch and ONNX Runtime), through the ops
+/// that a `max(x, 0)` ReLU or a max pool could turn it into a finite answer on some drivers.
+pub fn nan_case() -> Result<Case> {
+    let mut rng = SplitMix64(0x7fc0_0000);
+    let mut g = Graph::new([3, 12, 12]);
+    let x = g.conv(
+        "conv",
+        0,
+        random_conv(&mut rng, 3, 8, [3, 3], 1, [1; 4], true, true),
+    )?;
+    let x = g.max_pool(
+        "max_pool",
+        x,
+        MaxPool {
+            kernel: [3, 3],
+            stride: [2, 2],
+            pad: [1; 4],
+        },
+    )?;
+    let x = g.relu("relu", x);
+    let x = g.global_avg_pool("pool", x);
+    g.linear(
+        "fc",
+        x,
+        Linear {
+            weight: Tensor::new(vec![5, 8], rng.normal_vec(40, 0.3))?,
+            bias: None,
+        },
+    )?;
+    Ok(Case {
+        nan_input: true,
+        optimize: true,
+        ..kernel_case(
+            "one NaN pixel gives NaN logits (conv, max pool, ReLU, pool, fc)".into(),
+            g,
+            2,
+        )
+    })
 }
 
 /// A convolution with random weights scaled by 1/sqrt(fan-in) (so outputs stay near unit size
@@ -303,6 +396,7 @@ pub fn network_cases(quick: bool) -> Result<Vec<Case>> {
             atol: NETWORK_TOL.0,
             rtol: NETWORK_TOL.1,
             precision: Precision::F32,
+            nan_input: false,
         });
     }
     Ok(cases)

@@ -46,16 +46,47 @@ pub fn compare(got: &[f32], want: &[f32], atol: f64, rtol: f64) -> Errors {
     }
     let mut e = Errors::default();
     for (&g, &w) in got.iter().zip(want) {
+        // NaN where the reference has NaN, or the same infinity, is exact; NaN anywhere else is
+        // infinitely wrong.
+        let same = g == w || (g.is_nan() && w.is_nan());
         let diff = (g as f64 - w as f64).abs();
-        let diff = if diff.is_nan() { f64::INFINITY } else { diff };
+        let diff = if same {
+            0.0
+        } else if diff.is_nan() {
+            f64::INFINITY
+        } else {
+            diff
+        };
         e.max_abs = e.max_abs.max(diff);
         if w.abs() >= 1e-3 {
             e.max_rel = e.max_rel.max(diff / w.abs() as f64);
         }
-        e.max_ulp = e.max_ulp.max(ulp_distance(g, w));
-        if diff > atol + rtol * w.abs() as f64 {
+        if !same {
+            e.max_ulp = e.max_ulp.max(ulp_distance(g, w));
+        }
+        if diff > atol + rtol * w.abs() as f64 || (diff.is_infinite() && !same) {
             e.violations += 1;
         }
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_matches_only_nan_and_infinity_only_itself() {
+        let nan = f32::NAN;
+        let inf = f32::INFINITY;
+        assert_eq!(
+            compare(&[nan, inf, 1.0], &[nan, inf, 1.0], 0.0, 0.0).violations,
+            0
+        );
+        assert_eq!(compare(&[nan], &[1.0], 1e3, 1e3).violations, 1);
+        assert_eq!(compare(&[1.0], &[nan], 1e3, 1e3).violations, 1);
+        assert_eq!(compare(&[inf], &[1.0], 1e3, 1e3).violations, 1);
+        assert_eq!(compare(&[1.0], &[inf], 1e3, 1e3).violations, 1);
+        assert_eq!(compare(&[-inf], &[inf], 1e3, 1e3).violations, 1);
+    }
 }

@@ -86,7 +86,10 @@ pub struct SuiteOptions {
 /// Runs a case on the GPU (median of `runs` timed runs) and on the CPU reference.
 async fn run_case(ctx: &Arc<GpuContext>, case: &Case, category: &str, runs: usize) -> Check {
     let [c, h, w] = case.graph.input_shape();
-    let input = SplitMix64(7).normal_vec(case.batch * c * h * w, 1.0);
+    let mut input = SplitMix64(7).normal_vec(case.batch * c * h * w, 1.0);
+    if case.nan_input {
+        input[0] = f32::NAN;
+    }
     let tolerance = format!("atol {:.0e} + rtol {:.0e}", case.atol, case.rtol);
     let gpu = async {
         let session = Session::new_async(
@@ -235,6 +238,18 @@ pub async fn run_suite(
         ));
     } else {
         record(run_case(ctx, &cases::split_case(max_binding), "limits", 1).await);
+    }
+    match cases::long_loop_cases(opts.quick) {
+        Ok(list) => {
+            for case in &list {
+                record(run_case(ctx, case, "long loops", 1).await);
+            }
+        }
+        Err(e) => record(error_check("long loops", "building the long-loop cases", e)),
+    }
+    match cases::nan_case() {
+        Ok(case) => record(run_case(ctx, &case, "nan", 1).await),
+        Err(e) => record(error_check("nan", "building the NaN case", e)),
     }
     match cases::network_cases(opts.quick) {
         Ok(list) => {
