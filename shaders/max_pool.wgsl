@@ -36,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let oy = (i % out_hw) / p.out_w;
     let ox = i % p.out_w;
     let base = plane * p.in_h * p.in_w;
-    var m = bitcast<vec4<f32>>(vec4<u32>(0xff800000u)); // -infinity
+    var m = vec4<f32>(-3.402823e38);
     for (var ky = 0u; ky < p.kernel_h; ky++) {
         let iy = i32(oy * p.stride_h + ky) - i32(p.pad_top);
         if (iy < 0 || iy >= i32(p.in_h)) {
