@@ -4,6 +4,8 @@ pub mod default;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;
+pub mod sniff;
+mod validate;
 
 use crate::graph::Graph;
 use crate::graph::arch::ArchSpec;
@@ -105,34 +107,97 @@ impl Model {
     }
 }
 
+/// What a loader accepts beyond a sound file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Load a model whose weights hold NaN or infinity, or whose batch-norm variances are
+    /// negative (refused by default: every output would be NaN).
+    pub allow_non_finite: bool,
+}
+
 /// Loads a model file, choosing the format by its extension. `arch` overrides the file's own
 /// (safetensors only: an ONNX file describes its own graph). ONNX external data files are read
-/// from the model file's folder.
+/// from the model file's folder. See [`load_file_with`] for the checks.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
+    load_file_with(path, arch, &LoadOptions::default())
+}
+
+/// [`load_file`] with options. The model's values are checked (finite weights, non-negative
+/// variances, sound metadata) and a file that is something else (a PyTorch pickle, an ONNX
+/// file named .safetensors, a Hugging Face checkpoint) is named as such.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_file_with(
+    path: &std::path::Path,
+    arch: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<Model> {
     let bytes =
         std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
     let name = path.display().to_string();
-    if is_onnx_file(&name, &bytes) {
+    let model = if is_onnx_file(&name, &bytes) {
         warn_arch_ignored(&name, arch);
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
-        return onnx::load(&bytes, &name, &onnx::ExternalDir(dir.to_path_buf()));
-    }
-    safetensors::load(&bytes, &name, arch)
+        onnx::load(&bytes, &name, &onnx::ExternalDir(dir.to_path_buf()))
+            .map_err(|e| diagnose(e, &bytes, &name, true))?
+    } else {
+        load_safetensors(&bytes, &name, arch)?
+    };
+    validate::check(&model, opts)?;
+    Ok(model)
 }
 
 /// Loads a model from bytes; `name` is used in messages and to pick the format. An ONNX model
 /// whose tensors live in external files cannot be loaded this way (use [`load_file`] or
 /// [`onnx::load`] with an [`onnx::ExternalData`]).
 pub fn load_bytes(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
-    if is_onnx_file(name, bytes) {
+    load_bytes_with(bytes, name, arch, &LoadOptions::default())
+}
+
+/// [`load_bytes`] with options (and the checks of [`load_file_with`]).
+pub fn load_bytes_with(
+    bytes: &[u8],
+    name: &str,
+    arch: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<Model> {
+    let model = if is_onnx_file(name, bytes) {
         warn_arch_ignored(name, arch);
-        return onnx::load(bytes, name, &onnx::NoExternalData);
+        onnx::load(bytes, name, &onnx::NoExternalData)
+            .map_err(|e| diagnose(e, bytes, name, true))?
+    } else {
+        load_safetensors(bytes, name, arch)?
+    };
+    validate::check(&model, opts)?;
+    Ok(model)
+}
+
+/// The safetensors loader, after refusing Hugging Face names (which it would report as "cannot
+/// tell the architecture" or a missing 'conv1.weight') and with a failure explained by the
+/// file's content when it is another format.
+fn load_safetensors(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
+    if let Some(key) = sniff::hugging_face_name(bytes) {
+        bail!(
+            "{name}: this looks like a Hugging Face transformers checkpoint (tensor names like '{key}'), which is not supported yet (issue 17); export the model to ONNX, or rename its tensors to torchvision's (conv1.weight, layer1.0.conv1.weight, ...)"
+        );
     }
-    safetensors::load(bytes, name, arch)
+    safetensors::load(bytes, name, arch).map_err(|e| diagnose(e, bytes, name, false))
+}
+
+/// Replaces a loader's error by what the file really is, when its content says.
+fn diagnose(e: anyhow::Error, bytes: &[u8], name: &str, as_onnx: bool) -> anyhow::Error {
+    let what = if as_onnx {
+        sniff::not_onnx(bytes)
+    } else {
+        sniff::not_safetensors(bytes)
+    };
+    match what {
+        Some(what) => anyhow::anyhow!("{name}: this is {what}"),
+        None => e,
+    }
 }
 
 /// ONNX by its extension, or by its content when the name has none of ours: a safetensors file
