@@ -1,12 +1,22 @@
 //! The high-level API: a model on a GPU that turns images into labelled predictions.
+//!
+//! Only models whose output is one vector of class scores per image are classifiers: a feature
+//! map is refused, and a network that ends in Softmax has its output reported as probabilities
+//! (no logits). A row with a NaN or infinite value is not ranked: `top` says the result is not a
+//! number (sorting NaNs would put them in index order and give a confident-looking answer).
+
+mod stream;
+
+pub use stream::{StreamOptions, StreamStats};
 
 use crate::gpu::GpuContext;
+use crate::graph::{Graph, Op};
 use crate::model::Model;
 use crate::model::default::imagenet_classes;
 use crate::preprocess::Preprocess;
 use crate::session::{Session, SessionOptions};
 use crate::{softmax, top_k};
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use image::DynamicImage;
 use serde::Serialize;
 use std::sync::Arc;
@@ -17,7 +27,62 @@ pub struct Prediction {
     pub index: usize,
     pub label: String,
     pub probability: f32,
-    pub logit: f32,
+    /// The raw score; `None` when the model's output is already probabilities (a final Softmax).
+    pub logit: Option<f32>,
+}
+
+/// The error of [`Classifier::top`] on a row holding NaN or infinity (callers can tell it from
+/// other errors with `downcast_ref`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotANumber {
+    pub nan: usize,
+    pub infinite: usize,
+    pub len: usize,
+    pub scores: Scores,
+}
+
+impl std::fmt::Display for NotANumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the result is not a number: {} NaN and {} infinite of the {} {} (a NaN or infinite input, or a broken model); no class is ranked",
+            self.nan,
+            self.infinite,
+            self.len,
+            match self.scores {
+                Scores::Logits => "logits",
+                Scores::Probabilities => "probabilities",
+            }
+        )
+    }
+}
+
+impl std::error::Error for NotANumber {}
+
+/// What the network's output values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scores {
+    /// Raw scores: the classifier applies softmax.
+    Logits,
+    /// The network ends in Softmax: its output is reported as it is.
+    Probabilities,
+}
+
+impl Scores {
+    /// Checks that `graph` is a classifier (one vector per image: C x 1 x 1) and says whether it
+    /// ends in Softmax.
+    pub fn of(graph: &Graph, source: &str) -> Result<Self> {
+        let [c, h, w] = graph.output_shape();
+        if h != 1 || w != 1 {
+            bail!(
+                "{source}: the model's output is a {c}x{h}x{w} feature map per image, not a vector of class scores; classify needs a classifier (use `run` for raw outputs)"
+            );
+        }
+        Ok(match graph.nodes[graph.output].op {
+            Op::Softmax => Self::Probabilities,
+            _ => Self::Logits,
+        })
+    }
 }
 
 /// A model planned on a GPU with its preprocessing and class names.
@@ -25,6 +90,7 @@ pub struct Classifier {
     session: Session,
     preprocess: Preprocess,
     labels: Vec<String>,
+    scores: Scores,
 }
 
 impl Classifier {
@@ -84,6 +150,7 @@ impl Classifier {
         options: &SessionOptions,
     ) -> Result<Self> {
         let graph = model.graph_for(preprocess.output_shape())?;
+        let scores = Scores::of(&graph, &model.source)?;
         let classes = graph.output_shape()[0];
         let labels = match model.class_names() {
             Some(names) if names.len() == classes => names,
@@ -99,6 +166,7 @@ impl Classifier {
             session,
             preprocess,
             labels,
+            scores,
         })
     }
 
@@ -127,8 +195,14 @@ impl Classifier {
         &self.session
     }
 
+    /// Whether the model's outputs are logits or (after a final Softmax) probabilities.
+    pub fn scores(&self) -> Scores {
+        self.scores
+    }
+
     /// The top `k` classes of each image, most probable first (all images in as few passes as
-    /// the batch size allows).
+    /// the batch size allows). An image whose output is not a number fails the call, naming its
+    /// index; [`Classifier::classify_stream`] reports such images one by one instead.
     pub async fn classify_async(
         &self,
         images: &[DynamicImage],
@@ -142,10 +216,11 @@ impl Classifier {
             .flat_map(|img| self.preprocess.apply(img))
             .collect();
         let logits = self.session.run_async(&input).await?.logits;
-        Ok(logits
+        logits
             .chunks(self.labels.len())
-            .map(|row| self.top(row, k))
-            .collect())
+            .enumerate()
+            .map(|(i, row)| self.top(row, k).map_err(|e| anyhow!("image {i}: {e}")))
+            .collect()
     }
 
     /// Blocking [`Classifier::classify_async`].
@@ -154,17 +229,32 @@ impl Classifier {
         pollster::block_on(self.classify_async(images, k))
     }
 
-    /// Top `k` of one row of logits.
-    pub fn top(&self, logits: &[f32], k: usize) -> Vec<Prediction> {
-        let probs = softmax(logits);
-        top_k(&probs, k.max(1))
+    /// Top `k` of one row of the model's output. A row holding NaN or infinity is refused: it has
+    /// no ranking, and sorting it would give an answer that looks confident.
+    pub fn top(&self, row: &[f32], k: usize) -> Result<Vec<Prediction>> {
+        let infinite = row.iter().filter(|v| v.is_infinite()).count();
+        let nan = row.iter().filter(|v| v.is_nan()).count();
+        if nan + infinite > 0 {
+            return Err(NotANumber {
+                nan,
+                infinite,
+                len: row.len(),
+                scores: self.scores,
+            }
+            .into());
+        }
+        let probs = match self.scores {
+            Scores::Logits => softmax(row),
+            Scores::Probabilities => row.to_vec(),
+        };
+        Ok(top_k(&probs, k.max(1))
             .into_iter()
             .map(|i| Prediction {
                 index: i,
                 label: self.labels[i].clone(),
                 probability: probs[i],
-                logit: logits[i],
+                logit: (self.scores == Scores::Logits).then(|| row[i]),
             })
-            .collect()
+            .collect())
     }
 }
