@@ -8,6 +8,7 @@ pub mod fuse;
 mod ir;
 pub mod memory;
 pub mod params;
+pub mod seeded;
 pub mod space_to_depth;
 
 pub use ir::*;

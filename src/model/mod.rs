@@ -4,6 +4,7 @@ pub mod default;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;
+pub mod seeded;
 pub mod sniff;
 mod validate;
 
