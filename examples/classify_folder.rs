@@ -1,9 +1,12 @@
-//! Classify every image in a folder in batches, skipping (and reporting) files that are not images.
+//! Classify every image in a folder, streaming: decoding runs on a thread a few batches ahead of
+//! the GPU, each result is printed as soon as its batch has run, and memory stays bounded however
+//! many images there are. Files that are not images are reported and skipped.
 //!
 //! cargo run --release --example classify_folder -- FOLDER [BATCH]
 
 use anyhow::{Context, Result};
 use resnet_wgpu::Classifier;
+use resnet_wgpu::classifier::StreamOptions;
 use resnet_wgpu::gpu::{GpuContext, GpuOptions};
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::load_image;
@@ -24,26 +27,24 @@ fn main() -> Result<()> {
         default_model()?,
         batch,
     )?;
-    for chunk in paths.chunks(batch) {
-        let mut images = Vec::new();
-        let mut names = Vec::new();
-        for p in chunk {
-            match load_image(p) {
-                Ok(img) => {
-                    images.push(img);
-                    names.push(p);
-                }
-                Err(e) => eprintln!("skipped: {e:#}"),
+    let stats = classifier.classify_stream(
+        paths,
+        |p| load_image(p),
+        1,
+        StreamOptions { batch, ahead: 2 },
+        |path, result| {
+            match result {
+                Ok(top) => println!(
+                    "{:<50} {:<12} {:>6.2}%",
+                    path.display(),
+                    top[0].label,
+                    top[0].probability * 100.0
+                ),
+                Err(e) => eprintln!("skipped {}: {e:#}", path.display()),
             }
-        }
-        for (name, top) in names.iter().zip(classifier.classify(&images, 1)?) {
-            println!(
-                "{:<50} {:<12} {:>6.2}%",
-                name.display(),
-                top[0].label,
-                top[0].probability * 100.0
-            );
-        }
-    }
+            Ok(())
+        },
+    )?;
+    eprintln!("{} images, {} skipped", stats.images, stats.failed);
     Ok(())
 }

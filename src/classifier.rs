@@ -1,7 +1,17 @@
 //! The high-level API: a model on a GPU that turns images into labelled predictions.
+//!
+//! Only models whose output is one vector of class scores per image are classifiers: a feature
+//! map is refused, and a network that ends in Softmax has its output reported as probabilities
+//! (no logits). A row with a NaN or infinite value is not ranked: `top` says the result is not a
+//! number (sorting NaNs would put them in index order and give a confident-looking answer).
 
-use crate::error::{Result, fail};
+mod stream;
+
+pub use stream::{StreamOptions, StreamStats};
+
+use crate::error::{Error, Result, fail};
 use crate::gpu::GpuContext;
+use crate::graph::{Graph, Op};
 use crate::model::Model;
 use crate::model::default::imagenet_classes;
 use crate::preprocess::Preprocess;
@@ -18,10 +28,37 @@ pub struct Prediction {
     pub index: usize,
     /// Its name.
     pub label: String,
-    /// Softmax probability.
+    /// Softmax probability (or the model's own, after a final Softmax).
     pub probability: f32,
-    /// The raw score the network gave.
-    pub logit: f32,
+    /// The raw score; `None` when the model's output is already probabilities (a final Softmax).
+    pub logit: Option<f32>,
+}
+
+/// What the network's output values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scores {
+    /// Raw scores: the classifier applies softmax.
+    Logits,
+    /// The network ends in Softmax: its output is reported as it is.
+    Probabilities,
+}
+
+impl Scores {
+    /// Checks that `graph` is a classifier (one vector per image: C x 1 x 1) and says whether it
+    /// ends in Softmax.
+    pub fn of(graph: &Graph, source: &str) -> Result<Self> {
+        let [c, h, w] = graph.output_shape();
+        if h != 1 || w != 1 {
+            fail!(
+                Unsupported,
+                "{source}: the model's output is a {c}x{h}x{w} feature map per image, not a vector of class scores; classify needs a classifier (use `run` for raw outputs)"
+            );
+        }
+        Ok(match graph.nodes[graph.output].op {
+            Op::Softmax => Self::Probabilities,
+            _ => Self::Logits,
+        })
+    }
 }
 
 /// A model planned on a GPU with its preprocessing and class names.
@@ -29,6 +66,7 @@ pub struct Classifier {
     session: Session,
     preprocess: Preprocess,
     labels: Vec<String>,
+    scores: Scores,
 }
 
 impl Classifier {
@@ -89,7 +127,9 @@ impl Classifier {
         options: &SessionOptions,
     ) -> Result<Self> {
         let names = model.class_names();
+        let source = model.source.clone();
         let graph = model.into_graph_for(preprocess.output_shape())?;
+        let scores = Scores::of(&graph, &source)?;
         let classes = graph.output_shape()[0];
         let labels = match names {
             Some(names) if names.len() == classes => names,
@@ -105,6 +145,7 @@ impl Classifier {
             session,
             preprocess,
             labels,
+            scores,
         })
     }
 
@@ -137,8 +178,14 @@ impl Classifier {
         &self.session
     }
 
+    /// Whether the model's outputs are logits or (after a final Softmax) probabilities.
+    pub fn scores(&self) -> Scores {
+        self.scores
+    }
+
     /// The top `k` classes of each image, most probable first (all images in as few passes as
-    /// the batch size allows).
+    /// the batch size allows). An image whose output is not a number fails the call, naming its
+    /// index; [`Classifier::classify_stream`] reports such images one by one instead.
     pub async fn classify_async(
         &self,
         images: &[DynamicImage],
@@ -152,10 +199,11 @@ impl Classifier {
             .flat_map(|img| self.preprocess.apply(img))
             .collect();
         let logits = self.session.run_async(&input).await?.logits;
-        Ok(logits
+        logits
             .chunks(self.labels.len())
-            .map(|row| self.top(row, k))
-            .collect())
+            .enumerate()
+            .map(|(i, row)| self.top(row, k).map_err(|e| e.in_image(i)))
+            .collect()
     }
 
     /// Blocking [`Classifier::classify_async`].
@@ -164,17 +212,31 @@ impl Classifier {
         pollster::block_on(self.classify_async(images, k))
     }
 
-    /// Top `k` of one row of logits.
-    pub fn top(&self, logits: &[f32], k: usize) -> Vec<Prediction> {
-        let probs = softmax(logits);
-        top_k(&probs, k.max(1))
+    /// Top `k` of one row of the model's output. A row holding NaN or infinity is refused: it has
+    /// no ranking, and sorting it would give an answer that looks confident.
+    pub fn top(&self, row: &[f32], k: usize) -> Result<Vec<Prediction>> {
+        let infinite = row.iter().filter(|v| v.is_infinite()).count();
+        let nan = row.iter().filter(|v| v.is_nan()).count();
+        if nan + infinite > 0 {
+            return Err(Error::NotANumber {
+                nan,
+                infinite,
+                len: row.len(),
+                probabilities: self.scores == Scores::Probabilities,
+            });
+        }
+        let probs = match self.scores {
+            Scores::Logits => softmax(row),
+            Scores::Probabilities => row.to_vec(),
+        };
+        Ok(top_k(&probs, k.max(1))
             .into_iter()
             .map(|i| Prediction {
                 index: i,
                 label: self.labels[i].clone(),
                 probability: probs[i],
-                logit: logits[i],
+                logit: (self.scores == Scores::Logits).then(|| row[i]),
             })
-            .collect()
+            .collect())
     }
 }

@@ -58,6 +58,22 @@ pub enum Error {
     /// The GPU refused work (a validation error, out of memory) while planning or running.
     #[error("{0}")]
     GpuRejected(String),
+    /// A network output holding NaN or infinity: no class is ranked (sorting it would give an
+    /// answer that looks confident).
+    #[error(
+        "the result is not a number: {nan} NaN and {infinite} infinite of the {len} {} (a NaN or infinite input, or a broken model); no class is ranked",
+        if *probabilities { "probabilities" } else { "logits" }
+    )]
+    NotANumber {
+        /// NaN values in the row.
+        nan: usize,
+        /// Infinite values in the row.
+        infinite: usize,
+        /// Values in the row.
+        len: usize,
+        /// Whether the row was probabilities (a final Softmax) rather than logits.
+        probabilities: bool,
+    },
     /// A file that could not be read or written. (The operating system's error is part of the
     /// message, not a `source()`, so that printing the error chain does not say it twice.)
     #[error("{path}: cannot {action}: {cause}")]
@@ -114,6 +130,7 @@ impl Error {
             Error::InvalidInput(_) => "InvalidInput",
             Error::Unsupported(_) => "Unsupported",
             Error::GpuRejected(_) => "GpuRejected",
+            Error::NotANumber { .. } => "NotANumber",
             Error::Io { .. } => "Io",
         }
     }
@@ -146,6 +163,16 @@ impl Error {
                 message: say(message),
             },
             other => other,
+        }
+    }
+}
+
+impl Error {
+    /// The same error about image `i` of a batch (its message says which).
+    pub fn in_image(self, i: usize) -> Self {
+        match self {
+            Error::NotANumber { .. } => self,
+            other => Error::InvalidInput(format!("image {i}: {other}")),
         }
     }
 }

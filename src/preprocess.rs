@@ -1,5 +1,7 @@
 //! Turning decoded images into the network's NCHW float input.
 
+mod jpeg;
+
 use crate::model::Model;
 use anyhow::{Result, anyhow};
 use image::{DynamicImage, imageops::FilterType};
@@ -205,6 +207,34 @@ pub const MAX_IMAGE_SIDE: u32 = 16384;
 /// Decoded images larger than this (bytes) are refused.
 pub const MAX_IMAGE_BYTES: u64 = 512 << 20;
 
+/// A floating-point image (32-bit float TIFF) holds intensities as they are, which the
+/// preprocessing takes to be 0..1: one in 0..255 or 0..65535 (or HDR, or NaN) would be normalised
+/// into huge inputs and give a confident answer about nothing. Refuse those, saying what was found.
+fn check_float_pixels(img: &DynamicImage) -> Result<()> {
+    let values: &[f32] = match img {
+        DynamicImage::ImageRgb32F(b) => b.as_raw(),
+        DynamicImage::ImageRgba32F(b) => b.as_raw(),
+        _ => return Ok(()),
+    };
+    let nan = values.iter().filter(|v| !v.is_finite()).count();
+    if nan > 0 {
+        return Err(anyhow!(
+            "a floating-point image with {nan} NaN or infinite sample(s): not a picture the network can read"
+        ));
+    }
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo < 0.0 || hi > 1.0 {
+        return Err(anyhow!(
+            "a floating-point image with samples from {lo} to {hi}: float images must hold intensities in 0..1; rescale it, or save it with 8- or 16-bit integer samples"
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes image bytes (any format the `image` crate knows), honouring EXIF orientation.
 pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     use image::ImageDecoder;
@@ -218,6 +248,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     reader.limits(limits);
     if reader.format().is_none() {
         return Err(anyhow!("not an image (unknown format)"));
+    }
+    if reader.format() == Some(image::ImageFormat::Jpeg) {
+        jpeg::check_complete(bytes).map_err(|e| anyhow!("{e}"))?;
     }
     let mut decoder = reader
         .into_decoder()
@@ -236,11 +269,21 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| anyhow!("not a valid image: {e}"))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("sample format 3") {
+            // SampleFormat 3 is IEEE floating point; only 32-bit floats decode.
+            anyhow!(
+                "a floating-point image whose sample size is not supported ({text}); convert it to 8- or 16-bit integers, or 32-bit floats in 0..1"
+            )
+        } else {
+            anyhow!("not a valid image: {e}")
+        }
+    })?;
     if img.width() == 0 || img.height() == 0 {
         return Err(anyhow!("image has no pixels"));
     }
+    check_float_pixels(&img)?;
     img.apply_orientation(orientation);
     Ok(img)
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_close, local_fixture, npy, shared_fixture};
+use common::{check_close, local_fixture, npy, resnet18_fixture};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -50,14 +50,15 @@ fn tmp(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-fn run_fixture(dir: &Path, name: &str) {
+/// `run` on MODEL and INPUT; the logits must match `dir/NAME.logits_ort.npy`.
+fn run_fixture(model: &Path, input: &Path, dir: &Path, name: &str) {
     let out = tmp(&format!("{name}.logits.npy"));
     let o = cli(&[
         "run",
         "--model",
-        dir.join(format!("{name}.safetensors")).to_str().unwrap(),
+        model.to_str().unwrap(),
         "--input",
-        dir.join(format!("{name}.input.npy")).to_str().unwrap(),
+        input.to_str().unwrap(),
         "--output",
         out.to_str().unwrap(),
     ]);
@@ -71,12 +72,40 @@ fn run_fixture(dir: &Path, name: &str) {
 
 #[test]
 fn run_reproduces_resnet20_reference_logits() {
-    run_fixture(&local_fixture("resnet20"), "resnet20");
+    let dir = local_fixture("resnet20");
+    run_fixture(
+        &dir.join("resnet20.safetensors"),
+        &dir.join("resnet20.input.npy"),
+        &dir,
+        "resnet20",
+    );
 }
 
 #[test]
 fn run_reproduces_resnet18_reference_logits() {
-    run_fixture(&shared_fixture("resnet18"), "resnet18");
+    // The seeded weights and input, written as the files a user would have.
+    let (model, input) = resnet18_fixture();
+    let resnet_wgpu::model::Network::Arch { weights, .. } = &model.network else {
+        unreachable!()
+    };
+    let model_path = tmp("resnet18.safetensors");
+    std::fs::write(
+        &model_path,
+        resnet_wgpu::model::seeded::to_safetensors(weights).unwrap(),
+    )
+    .unwrap();
+    let input_path = tmp("resnet18.input.npy");
+    std::fs::write(
+        &input_path,
+        resnet_wgpu::model::npy::write_npy(&input).unwrap(),
+    )
+    .unwrap();
+    run_fixture(
+        &model_path,
+        &input_path,
+        &local_fixture("resnet18"),
+        "resnet18",
+    );
 }
 
 #[test]

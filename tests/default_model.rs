@@ -4,25 +4,15 @@
 
 mod common;
 
-use common::{check_close, gpu, npy, shared_fixture};
+use common::{check_close, gpu, local_fixture, npy};
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::{Preprocess, load_image};
 use resnet_wgpu::{Session, SessionOptions};
 use std::path::PathBuf;
 use std::process::Command;
 
-fn shared_models(rel: &str) -> PathBuf {
-    let p = common::root().join("../shared/models").join(rel);
-    assert!(
-        p.exists(),
-        "missing reference {} (the tests need ../shared beside the checkout)",
-        p.display()
-    );
-    p
-}
-
 fn sample_images() -> Vec<PathBuf> {
-    let dir = shared_fixture("images/foolbox");
+    let dir = local_fixture("images/foolbox");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -61,7 +51,7 @@ fn preprocessing_and_logits_match_pytorch_on_the_samples() {
         .iter()
         .flat_map(|p| pre.apply(&load_image(p).unwrap()))
         .collect();
-    let want_input = npy(&shared_models("foolbox_fmnist.input.npy"));
+    let want_input = npy(&local_fixture("default_model/foolbox_fmnist.input.npy"));
     check_close(&input, &want_input.data, 1e-5, 0.0)
         .expect("preprocessing differs from the reference");
     let session = Session::new(
@@ -74,7 +64,9 @@ fn preprocessing_and_logits_match_pytorch_on_the_samples() {
     )
     .unwrap();
     let logits = session.run(&input).unwrap().logits;
-    let want = npy(&shared_models("foolbox_fmnist.logits_torch.npy"));
+    let want = npy(&local_fixture(
+        "default_model/foolbox_fmnist.logits_torch.npy",
+    ));
     let err = check_close(&logits, &want.data, 1e-3, 1e-4).unwrap();
     eprintln!("default model on the 20 samples: max |logit error| {err:.2e}");
 }
@@ -142,7 +134,7 @@ fn eval_on_the_real_fashion_mnist_test_set() {
         .lines()
         .map(|l| l.parse().unwrap())
         .collect();
-    let bytes = std::fs::read(shared_models("fmnist_test_preds.npy")).unwrap();
+    let bytes = std::fs::read(local_fixture("default_model/fmnist_test_preds.npy")).unwrap();
     let reference: Vec<i64> = npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap();
     let agree = ours.iter().zip(&reference).filter(|(a, b)| a == b).count();
     eprintln!(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{check_close, conv_policies, gpu, local_fixture, npy, shared_fixture};
+use common::{check_close, conv_policies, gpu, local_fixture, npy, resnet18_fixture};
 use resnet_wgpu::dataset::load_fashion_mnist_test;
 use resnet_wgpu::gpu::{GpuContext, GpuOptions, ShaderFault};
 use resnet_wgpu::graph::Graph;
@@ -241,11 +241,22 @@ fn f16_default_model_agrees_with_f32_on_fashion_mnist() {
 /// ResNet-18 (ImageNet, 224x224), logits within the network tolerance, same top-1.
 #[test]
 fn f16_fixture_networks_match_f64_reference() {
-    for dir in [local_fixture("resnet20"), shared_fixture("resnet18")] {
-        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
-        let m = model::load_file(&dir.join(format!("{name}.safetensors")), None).unwrap();
-        let input = npy(&dir.join(format!("{name}.input.npy")));
-        let want = npy(&dir.join(format!("{name}.logits_fp64.npy")));
+    let resnet20 = local_fixture("resnet20");
+    let resnet18 = local_fixture("resnet18");
+    let fixtures = [
+        (
+            "resnet20",
+            model::load_file(&resnet20.join("resnet20.safetensors"), None).unwrap(),
+            npy(&resnet20.join("resnet20.input.npy")),
+            npy(&resnet20.join("resnet20.logits_fp64.npy")),
+        ),
+        {
+            let (m, input) = resnet18_fixture();
+            let want = npy(&resnet18.join("resnet18.logits_fp64.npy"));
+            ("resnet18", m, input, want)
+        },
+    ];
+    for (name, m, input, want) in fixtures {
         let [n, c, h, w] = input.shape[..] else {
             panic!("{name}: input is not NCHW")
         };

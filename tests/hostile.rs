@@ -428,24 +428,40 @@ fn safetensors_wrong_dtype() {
 }
 
 #[test]
-fn safetensors_nan_and_inf_weights_warn_but_load() {
-    // Decision: a NaN or infinite weight is legal in the format, so the model loads and runs, but
-    // the loader warns (the CLI shows it on stderr), naming the file and the tensor.
+fn safetensors_nan_and_inf_weights_are_refused_unless_allowed() {
+    // Decision (issue 19): a NaN or infinite weight is legal in the format but makes every answer
+    // NaN, so loading refuses it, naming the file and the tensor; `--allow-non-finite` loads it
+    // anyway, with a warning, and the NaN reaches the output.
     let mut t = resnet20_tensors();
     let fc = t.iter_mut().find(|t| t.name == "fc.bias").unwrap();
     fc.bytes[..4].copy_from_slice(&f32::NAN.to_le_bytes());
     fc.bytes[4..8].copy_from_slice(&f32::INFINITY.to_le_bytes());
     let bytes = safetensors(&t, &[]);
-    load_bytes(&bytes, "nan.safetensors", None)
-        .unwrap()
-        .into_graph()
-        .unwrap();
+    let e = st_err(&bytes, "nan.safetensors");
+    assert_mentions(
+        &e,
+        &["nan.safetensors", "'fc.bias' holds 2 NaN or infinite"],
+    );
 
     let dir = tmp_dir("nan");
     let model = write(&dir, "nan.safetensors", &bytes);
     let out = dir.join("out.npy");
     let input = local_fixture("resnet20/resnet20.input.npy");
-    let o = cli_run(&model, &input, &out);
+    assert_fails_cleanly(
+        &cli_run(&model, &input, &out),
+        &["nan.safetensors", "fc.bias"],
+    );
+    assert!(!out.exists());
+    let o = cli(&[
+        "run",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&out),
+        "--allow-non-finite",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(

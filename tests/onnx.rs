@@ -3,14 +3,19 @@
 
 mod common;
 
-use common::{check_close, gpu, local_fixture, npy, root, shared_fixture};
+use common::{check_close, gpu, local_fixture, npy, resnet18_fixture};
 use resnet_wgpu::{Session, SessionOptions, model};
 use std::path::Path;
 
-/// Runs an ONNX model file on an input .npy; returns (logits, max error vs the reference).
+/// Runs an ONNX model file on an input .npy; returns the max error vs the reference.
 fn run_onnx_file(model_path: &Path, input: &Path, want: &Path) -> f32 {
     let model = model::load_file(model_path, None).unwrap();
-    let input = npy(input);
+    run_onnx_model(&model, &npy(input), want)
+}
+
+/// Runs a loaded ONNX model on an input; returns the max error vs the reference.
+fn run_onnx_model(model: &Model, input: &resnet_wgpu::Tensor, want_path: &Path) -> f32 {
+    let model_path = Path::new(&model.source);
     let [n, c, h, w] = input.shape[..] else {
         panic!("input is not NCHW")
     };
@@ -25,7 +30,7 @@ fn run_onnx_file(model_path: &Path, input: &Path, want: &Path) -> f32 {
     )
     .unwrap();
     let got = session.run(&input.data).unwrap().logits;
-    let want = npy(want);
+    let want = npy(want_path);
     let err = check_close(&got, &want.data, 1e-3, 0.0)
         .unwrap_or_else(|e| panic!("{}: {e}", model_path.display()));
     eprintln!(
@@ -45,20 +50,35 @@ fn resnet20_fixture_onnx_matches_onnx_runtime() {
     );
 }
 
+/// The very graph ONNX Runtime ran for the ResNet-18 fixture (tests/fixtures/resnet18/
+/// resnet18.graph.onnx), its initializers supplied as external data from the seeded generator.
 #[test]
 fn resnet18_fixture_onnx_matches_onnx_runtime() {
-    let dir = shared_fixture("resnet18");
-    run_onnx_file(
-        &dir.join("resnet18.onnx"),
-        &dir.join("resnet18.input.npy"),
-        &dir.join("resnet18.logits_ort.npy"),
-    );
+    let dir = local_fixture("resnet18");
+    let (seeded, input) = resnet18_fixture();
+    let resnet_wgpu::model::Network::Arch { weights, .. } = &seeded.network else {
+        unreachable!()
+    };
+    let files = weights
+        .iter()
+        .map(|(k, t)| {
+            let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (format!("{k}.bin"), bytes)
+        })
+        .collect();
+    let bytes = std::fs::read(dir.join("resnet18.graph.onnx")).unwrap();
+    let model = resnet_wgpu::model::onnx::load(
+        &bytes,
+        "resnet18.graph.onnx",
+        &resnet_wgpu::model::onnx::ExternalFiles(files),
+    )
+    .unwrap();
+    run_onnx_model(&model, &input, &dir.join("resnet18.logits_ort.npy"));
 }
 
 #[test]
 fn fmnist_torch_export_matches_pytorch() {
-    let dir = root().join("../shared/models");
-    assert!(dir.exists(), "missing ../shared/models");
+    let dir = local_fixture("default_model");
     run_onnx_file(
         &dir.join("resnet20_fmnist.onnx"),
         &dir.join("foolbox_fmnist.input.npy"),

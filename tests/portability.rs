@@ -86,6 +86,9 @@ fn lavapipe_and_llvmpipe_both_pass_the_quick_suite() {
             "resnet18",
             "resnet50",
             "split",
+            // The reference fixtures, from the repository's tests/fixtures.
+            "resnet20 vs ONNX Runtime logits",
+            "resnet18 vs ONNX Runtime logits",
         ] {
             assert!(
                 names.iter().any(|n| n.contains(family)),

@@ -1,6 +1,6 @@
 //! `resnet-wgpu bench [--model FILE | --arch NAME] [--batch N] [--iters N] [--json] [--profile]`
 
-use super::{GpuArgs, ModelArgs, SessionArgs};
+use super::{GpuArgs, ModelArgs, SessionArgs, positive};
 use anyhow::Result;
 use clap::Args;
 use resnet_wgpu::cpu_time::process_cpu_seconds;
@@ -13,11 +13,11 @@ use std::time::Instant;
 pub struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Images per forward pass
-    #[arg(long, default_value_t = 1)]
+    /// Images per forward pass (at least 1)
+    #[arg(long, default_value_t = 1, value_parser = positive)]
     batch: usize,
-    /// Timed forward passes (after 2 warm-up passes)
-    #[arg(long, default_value_t = 10)]
+    /// Timed forward passes, after 2 warm-up passes (at least 1)
+    #[arg(long, default_value_t = 10, value_parser = positive)]
     iters: usize,
     /// Print JSON
     #[arg(long)]
@@ -46,7 +46,7 @@ struct Row {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let graph = match (&args.model.model, &args.model.arch) {
-        (Some(path), arch) => model::load_file(path, arch.as_deref())?.into_graph()?,
+        (Some(path), arch) => args.model.load(path, arch.as_deref())?.into_graph()?,
         (None, Some(arch)) => {
             let spec = ArchSpec::parse(arch)?;
             spec.build(

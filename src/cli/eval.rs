@@ -1,7 +1,7 @@
 //! `resnet-wgpu eval --dataset fashion-mnist [--dir DIR] [--batch N] [--json]`: accuracy of the
 //! default model (or --model) on the real test set.
 
-use super::{GpuArgs, SessionArgs};
+use super::{GpuArgs, SessionArgs, load_model, positive};
 use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,7 +10,7 @@ use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::Preprocess;
 use resnet_wgpu::scores::top_k;
-use resnet_wgpu::{Precision, Session, SessionOptions, model};
+use resnet_wgpu::{Precision, Session, SessionOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,15 +30,18 @@ pub struct EvalArgs {
     /// Model file (default: the embedded model)
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Images per forward pass
-    #[arg(long, default_value_t = 64)]
+    /// Load a model whose weights hold NaN or infinity (refused by default)
+    #[arg(long)]
+    allow_non_finite: bool,
+    /// Images per forward pass (at least 1)
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     batch: usize,
     #[command(flatten)]
     session: SessionArgs,
-    /// Evaluate only the first N images
-    #[arg(long)]
+    /// Evaluate only the first N images (at least 1)
+    #[arg(long, value_parser = positive)]
     limit: Option<usize>,
-    /// Write every prediction (one index a line) to this file
+    /// Write every prediction (one index a line) to this file (- for standard output)
     #[arg(long)]
     predictions: Option<PathBuf>,
     /// Print JSON
@@ -53,7 +56,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         bail!("unknown dataset '{}' (only fashion-mnist)", args.dataset);
     }
     let model = match &args.model {
-        Some(p) => model::load_file(p, None)?,
+        Some(p) => load_model(p, None, args.allow_non_finite)?,
         None => default_model()?,
     };
     let pre = Preprocess::for_model(&model);
@@ -61,6 +64,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let n = args.limit.unwrap_or(data.len()).min(data.len());
     let (source, class_names) = (model.source.clone(), model.class_names());
     let graph = model.into_graph_for(pre.output_shape())?;
+    resnet_wgpu::classifier::Scores::of(&graph, &source)?;
     let classes = graph.output_shape()[0];
     let names = class_names.unwrap_or_else(|| (0..classes).map(|i| format!("class {i}")).collect());
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
@@ -93,7 +97,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .flat_map(|i| data.input(i, &pre))
             .collect();
         let logits = session.run(&input)?.logits;
-        predictions.extend(logits.chunks(classes).map(|row| top_k(row, 1)[0]));
+        for (i, row) in logits.chunks(classes).enumerate() {
+            if row.iter().any(|v| !v.is_finite()) {
+                bail!(
+                    "{}: test image {}: the result is not a number (NaN or infinite logits); no accuracy is computed",
+                    source,
+                    first + i
+                );
+            }
+            predictions.push(top_k(row, 1)[0]);
+        }
         bar.inc(count as u64);
     }
     bar.finish_and_clear();
@@ -110,7 +123,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .collect();
     if let Some(path) = &args.predictions {
         let text: String = predictions.iter().map(|p| format!("{p}\n")).collect();
-        super::write_atomic(path, text.as_bytes())?;
+        super::output::write_output(path, text.as_bytes())?;
     }
     if args.json {
         println!(

@@ -5,6 +5,7 @@ mod bench;
 mod classify;
 mod eval;
 mod info;
+mod output;
 mod portability;
 mod run;
 
@@ -12,6 +13,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use resnet_wgpu::Precision;
 use resnet_wgpu::gpu::GpuOptions;
+use resnet_wgpu::model;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -63,6 +65,43 @@ pub struct ModelArgs {
     /// Architecture (resnet18/34/50/101/152, resnet20/32/44/56/110/1202, plain-N; suffixes -v1, -a/-b/-c); not for ONNX files
     #[arg(long)]
     pub arch: Option<String>,
+    /// Load a model whose weights hold NaN or infinity or whose batch-norm variances are negative (refused by default: every answer would be NaN)
+    #[arg(long)]
+    pub allow_non_finite: bool,
+}
+
+impl ModelArgs {
+    /// Loads `path` with these options (`-` is refused: a model is read from a file).
+    pub fn load(&self, path: &std::path::Path, arch: Option<&str>) -> Result<model::Model> {
+        load_model(path, arch, self.allow_non_finite)
+    }
+}
+
+/// Loads a model file for a command; `-` is refused with a clear line (ONNX external data and
+/// format detection need a file).
+pub fn load_model(
+    path: &std::path::Path,
+    arch: Option<&str>,
+    allow_non_finite: bool,
+) -> Result<model::Model> {
+    if output::is_dash(path) {
+        anyhow::bail!("--model - (standard input) is not supported: give the model's file name");
+    }
+    Ok(model::load_file_with(
+        path,
+        arch,
+        &model::LoadOptions { allow_non_finite },
+    )?)
+}
+
+/// A count flag that must be at least 1 (`--top`, `--batch`, `--iters`, `--limit`): zero is an
+/// error everywhere rather than quietly becoming 1 in some commands.
+pub fn positive(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number (at least 1)")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -94,26 +133,4 @@ pub fn main() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Portability(a) => portability::run(a),
     }
-}
-
-/// Writes a file atomically: a temporary file beside it, then a rename, so that a failure never
-/// leaves a half-written output.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    // A failed write (disk full) or rename (the target is a folder) removes the temporary file:
-    // a failure leaves the target as it was and nothing beside it.
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            anyhow::anyhow!("{}: cannot write: {e}", path.display())
-        })
 }

@@ -1,6 +1,6 @@
 //! `resnet-wgpu portability [--json FILE] [--markdown FILE] [--backend ...] [--quick]`
 
-use super::write_atomic;
+use super::output::write_output;
 use anyhow::{Result, bail};
 use clap::Args;
 use resnet_wgpu::gpu::{ShaderFault, enumerate, parse_backends};
@@ -28,7 +28,7 @@ pub struct PortabilityArgs {
     /// Skip the second pass that requests only WebGPU's default limits
     #[arg(long)]
     no_default_limits: bool,
-    /// Reference fixtures folder (default: ../shared/fixtures if it exists)
+    /// Reference fixtures folder (default: this source tree's tests/fixtures, if it exists)
     #[arg(long)]
     fixtures: Option<PathBuf>,
     /// Test only: plant a bug in the max-pool kernel (+0.01 on every output), to show the suite catches it
@@ -47,10 +47,13 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
             "no GPU adapter found on backends {backends:?}; on Debian install e.g. mesa-vulkan-drivers"
         );
     }
-    let fixtures = args
-        .fixtures
-        .clone()
-        .or_else(|| Some(PathBuf::from("../shared/fixtures")).filter(|p| p.exists()));
+    let fixtures = args.fixtures.clone().or_else(|| {
+        Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures"
+        )))
+        .filter(|p| p.exists())
+    });
     let opts = SuiteOptions {
         quick: args.quick,
         fixtures,
@@ -91,10 +94,10 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
     let version = resnet_wgpu::VERSION;
     if let Some(p) = &args.json {
         let json = serde_json::json!({"version": version, "adapters": reports});
-        write_atomic(p, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        write_output(p, serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
     if let Some(p) = &args.markdown {
-        write_atomic(p, report::markdown(&reports, version).as_bytes())?;
+        write_output(p, report::markdown(&reports, version).as_bytes())?;
     }
     print!("{}", report::text_summary(&reports));
     let failed = reports.iter().filter(|r| !r.passed()).count();

@@ -1,26 +1,28 @@
-//! `resnet-wgpu run --model FILE [--arch NAME] --input X.npy --output Y.npy`
+//! `resnet-wgpu run --model FILE [--arch NAME] --input X.npy --output Y.npy`; `-` for either
+//! means standard input / output.
 
-use super::{GpuArgs, ModelArgs, SessionArgs, write_atomic};
+use super::output::{input_name, read_input, write_output};
+use super::{GpuArgs, ModelArgs, SessionArgs, positive};
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::npy::{read_npy, write_npy};
 use resnet_wgpu::tensor::split_batch;
-use resnet_wgpu::{Session, SessionOptions, Tensor, model};
+use resnet_wgpu::{Session, SessionOptions, Tensor};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Input batch, float32 NCHW .npy
+    /// Input batch, float32 NCHW .npy (- for standard input)
     #[arg(long)]
     input: PathBuf,
-    /// Where to write the logits (.npy, [N, classes])
+    /// Where to write the logits (.npy, [N, classes]; - for standard output)
     #[arg(long)]
     output: PathBuf,
-    /// Images per forward pass (default: the whole input)
-    #[arg(long)]
+    /// Images per forward pass (default: the whole input; at least 1)
+    #[arg(long, value_parser = positive)]
     batch: Option<usize>,
     #[command(flatten)]
     session: SessionArgs,
@@ -34,10 +36,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         .model
         .as_ref()
         .ok_or_else(|| anyhow!("run needs --model FILE"))?;
-    let model = model::load_file(path, args.model.arch.as_deref())?;
-    let input_name = args.input.display().to_string();
-    let bytes =
-        std::fs::read(&args.input).map_err(|e| anyhow!("{input_name}: cannot read: {e}"))?;
+    let model = args.model.load(path, args.model.arch.as_deref())?;
+    let input_name = input_name(&args.input);
+    let bytes = read_input(&args.input)?;
     let input = read_npy(&bytes, &input_name)?;
     let (n, [c, h, w]) = split_batch(&input.shape).map_err(|e| anyhow!("{input_name}: {e}"))?;
     if n == 0 {
@@ -62,5 +63,5 @@ pub fn run(args: RunArgs) -> Result<()> {
     let out = session.run(&input.data)?;
     let classes = session.output_len();
     let logits = Tensor::new(vec![n, classes], out.logits)?;
-    write_atomic(&args.output, &write_npy(&logits)?)
+    write_output(&args.output, &write_npy(&logits)?)
 }

@@ -21,9 +21,16 @@ pub struct GpuOptions {
 /// Parses a `--backend` value.
 pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
     Ok(match name.map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("auto") | Some("all") => {
-            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
-        }
+        None | Some("auto") | Some("all") => match std::env::var("WGPU_BACKEND") {
+            // wgpu ignores names it does not know, so a typo selected no backend at all and
+            // the error said "no adapter on backend auto".
+            Ok(v) if wgpu::Backends::from_comma_list(&v).is_empty() => {
+                return Err(Error::InvalidInput(format!(
+                    "WGPU_BACKEND={v:?} names no backend (expected vulkan, gl, metal or dx12, comma-separated); fix or unset it"
+                )));
+            }
+            _ => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        },
         Some("vulkan") | Some("vk") => wgpu::Backends::VULKAN,
         Some("gl") | Some("gles") | Some("opengl") => wgpu::Backends::GL,
         Some("metal") | Some("mtl") => wgpu::Backends::METAL,
@@ -188,9 +195,15 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
                 .collect()
         };
         if !elsewhere.is_empty() {
+            let asked = match opts.backend.as_deref() {
+                None | Some("auto") | Some("all") => match std::env::var("WGPU_BACKEND") {
+                    Ok(v) => format!("{v} (from WGPU_BACKEND; unset it to use any)"),
+                    Err(_) => "auto".into(),
+                },
+                Some(b) => format!("{b} (choose another with --backend)"),
+            };
             return Err(Error::NoAdapter(format!(
-                "no adapter on backend {}; this machine has: {}",
-                opts.backend.as_deref().unwrap_or("auto"),
+                "no adapter on backend {asked}; this machine has: {}",
                 elsewhere.join(", ")
             )));
         }

@@ -5,6 +5,69 @@ use super::params::ParamSource;
 use super::{BatchNorm, Conv, Graph, Linear, MaxPool, ValueId};
 use crate::error::{Error, Result, fail, require};
 
+/// The deepest CIFAR ResNet `parse` accepts: the paper's deepest is 1202 (n = 200); 2000
+/// (n = 333) leaves a margin. The graph, its weights and `info` grow linearly with depth (a
+/// ResNet-60002 took 3.9 GB and 1000004 ran past 22 GB before this bound).
+pub const MAX_CIFAR_DEPTH: usize = 2000;
+
+/// The names the paper defines, for "did you mean".
+const KNOWN: [&str; 15] = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+    "resnet1202",
+    "plain-18",
+    "plain-34",
+    "plain-20",
+    "plain-56",
+];
+
+/// The known name closest to `name` (at most two edits, a swap of neighbours counting as one),
+/// with the suffixes of `name` kept when they are valid ones.
+fn suggest(name: &str) -> Option<String> {
+    let cut = match name.strip_prefix("plain-") {
+        Some(rest) => rest.find('-').map(|i| i + 6),
+        None => name.find('-'),
+    };
+    let (base, suffix) = name.split_at(cut.unwrap_or(name.len()));
+    let (best, d) = KNOWN
+        .iter()
+        .map(|k| (*k, edit_distance(base, k)))
+        .min_by_key(|&(_, d)| d)?;
+    (d > 0 && d <= 2).then(|| format!("{best}{suffix}"))
+}
+
+/// Optimal string alignment distance (Levenshtein plus transpositions of neighbours).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// How a block's input reaches its output (paper sec. 3.3 and 4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shortcut {
@@ -47,10 +110,18 @@ pub struct ArchSpec {
 }
 
 impl ArchSpec {
-    /// Parses `resnet18` ... `resnet152`, CIFAR `resnet20` ... `resnet1202` (any 6n+2), `plain-N`,
-    /// with optional suffixes `-v1` (bottleneck stride on the 1x1) and `-a`, `-b`, `-c` (shortcut).
+    /// Parses `resnet18` ... `resnet152`, CIFAR `resnet20` ... `resnet1202` (any 6n+2 up to
+    /// [`MAX_CIFAR_DEPTH`]), `plain-N`, with optional suffixes `-v1` (bottleneck stride on the 1x1)
+    /// and one of `-a`, `-b`, `-c` (shortcut). The depth is plain decimal digits without a leading
+    /// zero (`resnet050`, `resnet+50` are refused); a misspelt name gets a "did you mean".
     pub fn parse(name: &str) -> Result<Self> {
         let lower = name.trim().to_ascii_lowercase();
+        let unknown = |why: &str| {
+            let hint = suggest(&lower)
+                .map(|s| format!("; did you mean '{s}'?"))
+                .unwrap_or_default();
+            Error::Unsupported(format!("unknown architecture '{name}': {why}{hint}"))
+        };
         let mut parts = lower.split('-').collect::<Vec<_>>();
         let (plain, depth_str) = match parts.first().copied() {
             Some("plain") if parts.len() >= 2 => {
@@ -65,39 +136,58 @@ impl ArchSpec {
                 parts.remove(0);
                 (false, &p[6..])
             }
-            _ => fail!(
-                Unsupported,
-                "unknown architecture '{name}' (expected e.g. resnet18, resnet50-v1, resnet20, plain-20)"
-            ),
+            _ => {
+                return Err(unknown(
+                    "expected e.g. resnet18, resnet50-v1, resnet20, resnet20-b, plain-20",
+                ));
+            }
         };
-        let depth: usize = depth_str.parse().map_err(|_| {
-            Error::Unsupported(format!("unknown architecture '{name}': no depth in it"))
-        })?;
+        if depth_str.is_empty() || !depth_str.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(unknown("the depth must be a number, as in resnet50"));
+        }
+        if depth_str.starts_with('0') {
+            return Err(unknown("the depth has a leading zero"));
+        }
+        let depth: usize = depth_str.parse().unwrap_or(usize::MAX);
         let mut spec = Self::from_depth(depth).ok_or_else(|| {
-            Error::Unsupported(format!(
-                "unknown architecture '{name}': ImageNet ResNets have depth 18, 34, 50, 101 or 152 and CIFAR ResNets 6n+2 (20, 32, 44, 56, 110, 1202)"
+            unknown(&format!(
+                "ImageNet ResNets have depth 18, 34, 50, 101 or 152 and CIFAR ResNets 6n+2 from 8 to {MAX_CIFAR_DEPTH} (20, 32, 44, 56, 110, 1202)"
             ))
         })?;
         if plain {
             spec.shortcut = Shortcut::Plain;
         }
+        let (mut stride_set, mut shortcut_set) = (false, false);
         for suffix in parts {
             match suffix {
-                "v1" => {
+                "v1" | "v1.5" | "v15" => {
                     require!(
-                        spec.block == BlockKind::Bottleneck,
+                        !stride_set,
                         Unsupported,
-                        "'{name}': -v1 only applies to bottleneck nets (50, 101, 152)"
+                        "'{name}': more than one -v1 / -v1.5 suffix"
                     );
-                    spec.stride_on_1x1 = true;
+                    stride_set = true;
+                    if suffix == "v1" {
+                        require!(
+                            spec.block == BlockKind::Bottleneck,
+                            Unsupported,
+                            "'{name}': -v1 only applies to bottleneck nets (50, 101, 152)"
+                        );
+                        spec.stride_on_1x1 = true;
+                    }
                 }
-                "v1.5" | "v15" => spec.stride_on_1x1 = false,
                 "a" | "b" | "c" => {
                     require!(
                         !plain,
                         Unsupported,
                         "'{name}': a plain net has no shortcuts to choose"
                     );
+                    require!(
+                        !shortcut_set,
+                        Unsupported,
+                        "'{name}': more than one shortcut option (-a, -b, -c): pick one"
+                    );
+                    shortcut_set = true;
                     spec.shortcut = match suffix {
                         "a" => Shortcut::A,
                         "b" => Shortcut::B,
@@ -106,7 +196,7 @@ impl ArchSpec {
                 }
                 other => fail!(
                     Unsupported,
-                    "unknown architecture suffix '-{other}' in '{name}'"
+                    "unknown architecture suffix '-{other}' in '{name}' (expected -v1, -a, -b or -c)"
                 ),
             }
         }
@@ -120,7 +210,7 @@ impl ArchSpec {
             50 => (BlockKind::Bottleneck, vec![3, 4, 6, 3]),
             101 => (BlockKind::Bottleneck, vec![3, 4, 23, 3]),
             152 => (BlockKind::Bottleneck, vec![3, 8, 36, 3]),
-            d if d >= 8 && (d - 2) % 6 == 0 => {
+            d if (8..=MAX_CIFAR_DEPTH).contains(&d) && (d - 2) % 6 == 0 => {
                 let n = (d - 2) / 6;
                 return Some(Self {
                     depth,

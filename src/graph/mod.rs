@@ -10,6 +10,7 @@ mod ir;
 #[doc(hidden)]
 pub mod memory;
 pub mod params;
+pub mod seeded;
 #[doc(hidden)]
 pub mod space_to_depth;
 

@@ -4,6 +4,9 @@ pub mod default;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;
+pub mod seeded;
+pub mod sniff;
+mod validate;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -130,41 +133,100 @@ impl Model {
     }
 }
 
+/// What a loader accepts beyond a sound file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Load a model whose weights hold NaN or infinity, or whose batch-norm variances are
+    /// negative (refused by default: every output would be NaN).
+    pub allow_non_finite: bool,
+}
+
 /// Loads a model file, choosing the format by its extension. `arch` overrides the file's own
 /// (safetensors only: an ONNX file describes its own graph). ONNX external data files are read
-/// from the model file's folder.
+/// from the model file's folder. See [`load_file_with`] for the checks.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> Result<Model> {
+    load_file_with(path, arch, &LoadOptions::default())
+}
+
+/// [`load_file`] with options. The model's values are checked (finite weights, non-negative
+/// variances, sound metadata) and a file that is something else (a PyTorch pickle, an ONNX
+/// file named .safetensors, a Hugging Face checkpoint) is named as such.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_file_with(
+    path: &std::path::Path,
+    arch: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<Model> {
     use std::io::Read;
     let name = path.display().to_string();
     let io = |e| Error::io(&name, "read", e);
     // The first bytes tell the formats apart; a safetensors file is then read tensor by tensor,
-    // never whole (see safetensors::load_file).
-    let mut start = Vec::with_capacity(9);
+    // never whole (see safetensors::load_file), unless it turns out broken: then all of it says
+    // what it really is.
+    let mut head = Vec::new();
     std::fs::File::open(path)
-        .and_then(|f| f.take(9).read_to_end(&mut start))
+        .and_then(|f| f.take(SNIFF_BYTES).read_to_end(&mut head))
         .map_err(io)?;
-    if is_onnx_file(&name, &start) {
+    let model = if is_onnx_file(&name, &head) {
         warn_arch_ignored(&name, arch);
         let bytes = std::fs::read(path).map_err(io)?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
-        return onnx::load(&bytes, &name, &onnx::ExternalDir(dir.to_path_buf()));
-    }
-    safetensors::load_file(path, arch)
+        onnx::load(&bytes, &name, &onnx::ExternalDir(dir.to_path_buf()))
+            .map_err(|e| diagnose(e, &bytes, &name, true))?
+    } else {
+        safetensors::load_file(path, arch).map_err(|e| match std::fs::read(path) {
+            Ok(bytes) => diagnose(e, &bytes, &name, false),
+            Err(_) => e,
+        })?
+    };
+    validate::check(&model, opts).map_err(|e| Error::invalid_model(&name, e))?;
+    Ok(model)
 }
 
 /// Loads a model from bytes; `name` is used in messages and to pick the format. An ONNX model
 /// whose tensors live in external files cannot be loaded this way (use [`load_file`] or
 /// [`onnx::load`] with an [`onnx::ExternalData`]).
 pub fn load_bytes(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
-    if is_onnx_file(name, bytes) {
+    load_bytes_with(bytes, name, arch, &LoadOptions::default())
+}
+
+/// [`load_bytes`] with options (and the checks of [`load_file_with`]).
+pub fn load_bytes_with(
+    bytes: &[u8],
+    name: &str,
+    arch: Option<&str>,
+    opts: &LoadOptions,
+) -> Result<Model> {
+    let model = if is_onnx_file(name, bytes) {
         warn_arch_ignored(name, arch);
-        return onnx::load(bytes, name, &onnx::NoExternalData);
+        onnx::load(bytes, name, &onnx::NoExternalData)
+            .map_err(|e| diagnose(e, bytes, name, true))?
+    } else {
+        safetensors::load(bytes, name, arch).map_err(|e| diagnose(e, bytes, name, false))?
+    };
+    validate::check(&model, opts).map_err(|e| Error::invalid_model(name, e))?;
+    Ok(model)
+}
+
+/// How much of a file's start tells ONNX from safetensors (see [`is_onnx_file`]).
+#[cfg(not(target_arch = "wasm32"))]
+const SNIFF_BYTES: u64 = 16;
+
+/// Replaces a loader's error by what the file really is, when its content says.
+fn diagnose(e: Error, bytes: &[u8], name: &str, as_onnx: bool) -> Error {
+    let what = if as_onnx {
+        sniff::not_onnx(bytes)
+    } else {
+        sniff::not_safetensors(bytes)
+    };
+    match what {
+        Some(what) => Error::invalid_model(name, format!("this is {what}")),
+        None => e,
     }
-    safetensors::load(bytes, name, arch)
 }
 
 /// ONNX by its extension, or by its content when the name has none of ours: a safetensors file

@@ -19,6 +19,7 @@ pub fn load(bytes: &[u8], name: &str, arch: Option<&str>) -> crate::Result<Model
 fn parse(bytes: &[u8], name: &str, arch: Option<&str>) -> Result<Model> {
     let layout = check_layout(bytes, bytes.len() as u64)
         .map_err(|e| anyhow!("{name}: not a valid safetensors file: {e}"))?;
+    refuse_hugging_face(&layout, name)?;
     let data = &bytes[layout.data_start as usize..];
     let tensors = layout.entries.into_iter().map(|e| {
         let values = to_f32(e.dtype, &data[e.begin as usize..e.end as usize]);
@@ -48,6 +49,7 @@ pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> crate::Result<Mo
     let layout = check_layout(&head, len).map_err(|e| {
         crate::Error::invalid_model(&name, format!("not a valid safetensors file: {e}"))
     })?;
+    refuse_hugging_face(&layout, &name).map_err(|e| crate::Error::invalid_model(&name, e))?;
     drop(head);
     let mut buffer = Vec::new();
     let tensors = layout.entries.into_iter().map(|e| {
@@ -60,6 +62,18 @@ pub fn load_file(path: &std::path::Path, arch: Option<&str>) -> crate::Result<Mo
         (e, values)
     });
     build(&name, layout.metadata, tensors, arch).map_err(|e| crate::Error::invalid_model(&name, e))
+}
+
+/// Hugging Face names would fail later as "cannot tell the architecture" or a missing
+/// 'conv1.weight': say what the file is instead.
+fn refuse_hugging_face(layout: &Layout, name: &str) -> Result<()> {
+    let names = layout.entries.iter().map(|e| e.key.as_str());
+    if let Some(key) = super::sniff::hugging_face_name(names) {
+        bail!(
+            "{name}: this looks like a Hugging Face transformers checkpoint (tensor names like '{key}'), which is not supported yet (issue 17); export the model to ONNX, or rename its tensors to torchvision's (conv1.weight, layer1.0.conv1.weight, ...)"
+        );
+    }
+    Ok(())
 }
 
 /// The model from its metadata and its tensors as they are read: wrapper prefixes stripped,

@@ -31,14 +31,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A file under ../shared/fixtures; fails loudly if the shared folder is missing.
-pub fn shared_fixture(rel: &str) -> PathBuf {
-    let p = root().join("../shared/fixtures").join(rel);
-    assert!(
-        p.exists(),
-        "missing reference fixture {} (the tests need ../shared beside the checkout)",
-        p.display()
-    );
+/// A file under tests/fixtures (see its README for where each came from); fails loudly if it is
+/// missing.
+pub fn local_fixture(rel: &str) -> PathBuf {
+    let p = root().join("tests/fixtures").join(rel);
+    assert!(p.exists(), "missing test fixture {}", p.display());
     p
 }
 
@@ -50,8 +47,37 @@ pub fn fashion_mnist_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"))
 }
 
-pub fn local_fixture(rel: &str) -> PathBuf {
-    root().join("tests/fixtures").join(rel)
+/// The ResNet-18 reference fixture: the seeded model and input that
+/// scripts/make_resnet18_fixture.py made tests/fixtures/resnet18's reference outputs from.
+pub fn resnet18_fixture() -> (resnet_wgpu::Model, Tensor) {
+    resnet_wgpu::model::seeded::resnet18_fixture().unwrap()
+}
+
+/// Checks `got` (a tap, flattened) at every `STEP`-th value against a sampled activation of
+/// tests/fixtures/resnet18/resnet18.activations.npz (arrays `stage` and `stage_step`).
+pub fn check_sampled(
+    got: &[f32],
+    npz_path: &std::path::Path,
+    stage: &str,
+    atol: f32,
+    rtol: f32,
+) -> Result<f32, String> {
+    let want = npz(npz_path, stage);
+    let step = npz_step(npz_path, &format!("{stage}_step"));
+    let sampled: Vec<f32> = got.iter().step_by(step).copied().collect();
+    check_close(&sampled, &want.data, atol, rtol)
+}
+
+/// A 0-d int64 array of an .npz archive.
+fn npz_step(path: &std::path::Path, name: &str) -> usize {
+    use std::io::Read;
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    let mut entry = archive.by_name(&format!("{name}.npy")).unwrap();
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    let v: Vec<i64> = npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap();
+    v[0] as usize
 }
 
 pub fn npy(path: &std::path::Path) -> Tensor {

@@ -306,7 +306,7 @@ pub async fn classify(image: Vec<u8>, k: usize) -> Result<String, JsValue> {
     check_gpu_errors().map_err(js_error)?;
     let t3 = now();
     json(&Classification {
-        predictions: c.top(&logits, k),
+        predictions: c.top(&logits, k).map_err(js_error)?,
         width: img.width(),
         height: img.height(),
         decode_ms: t1 - t0,

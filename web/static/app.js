@@ -174,7 +174,7 @@ function showResults(result) {
     const label = document.createElement("span");
     label.className = "label";
     label.textContent = p.label;
-    label.title = `class ${p.index}, logit ${p.logit.toFixed(3)}`;
+    label.title = p.logit === null ? `class ${p.index}` : `class ${p.index}, logit ${p.logit.toFixed(3)}`;
     const pct = document.createElement("span");
     pct.className = "pct";
     pct.textContent = `${(p.probability * 100).toFixed(p.probability > 0.999 ? 2 : 1)}%`;

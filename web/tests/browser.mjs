@@ -20,11 +20,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const dist = path.resolve(process.argv[2] || path.join(root, "web/dist"));
 const shots = path.resolve(process.argv[3] || path.join(root, "target/web-test"));
-const shared = path.resolve(root, "../shared/fixtures");
 const local = path.join(root, "tests/fixtures");
 const CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-for (const [what, p] of [["built site", path.join(dist, "index.html")], ["shared fixtures", shared]]) {
+for (const [what, p] of [["built site", path.join(dist, "index.html")], ["test fixtures", local]]) {
   if (!fs.existsSync(p)) throw new Error(`missing ${what}: ${p}`);
 }
 fs.mkdirSync(shots, { recursive: true });
@@ -43,7 +42,7 @@ async function step(name, fn) {
   }
 }
 
-const server = await serve(dist, { shared, local });
+const server = await serve(dist, { local });
 const browser = await launch();
 const { page } = browser;
 page.setDefaultTimeout(120_000);
@@ -79,7 +78,7 @@ try {
   });
 
   await step("every Fashion-MNIST fixture uploaded through the file input gets its label", async () => {
-    const dir = path.join(shared, "images/foolbox");
+    const dir = path.join(local, "images/foolbox");
     const files = fs.readdirSync(dir).filter((f) => /^fashionMNIST_\d+_\d+\.png$/.test(f)).sort();
     assert.equal(files.length, 20);
     for (const f of files) {
@@ -94,9 +93,9 @@ try {
   });
 
   await step("resnet20.safetensors: logits of resnet20.input.npy match ONNX Runtime within 1e-3", async () => {
-    const want = readNpy(path.join(shared, "resnet20/resnet20.logits_ort.npy"));
+    const want = readNpy(path.join(local, "resnet20/resnet20.logits_ort.npy"));
     const got = await page.evaluate(() =>
-      window.resnetTest.runRaw("/__fixtures__/shared/resnet20/resnet20.safetensors", "/__fixtures__/shared/resnet20/resnet20.input.npy"),
+      window.resnetTest.runRaw("/__fixtures__/local/resnet20/resnet20.safetensors", "/__fixtures__/local/resnet20/resnet20.input.npy"),
     );
     assert.equal(got.length, want.data.length);
     let err = 0;
