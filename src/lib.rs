@@ -64,6 +64,7 @@ pub mod reference;
 pub mod scores;
 pub mod session;
 pub mod tensor;
+pub mod tune;
 
 /// This crate's version, as reports print it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -74,8 +75,8 @@ pub use gpu::{GpuContext, GpuOptions};
 pub use graph::Graph;
 pub use graph::arch::ArchSpec;
 pub use model::Model;
-pub use plan::SessionOptions;
 pub use plan::conv::ConvPolicy;
+pub use plan::{SessionOptions, Tune};
 pub use precision::Precision;
 pub use session::{Outputs, Session};
 pub use tensor::Tensor;

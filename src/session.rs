@@ -11,7 +11,8 @@ use crate::graph::{Graph, Node, Op, Shape};
 use crate::layout::{blocked_len, from_blocked, to_blocked};
 use crate::ops::{self, Io};
 pub use crate::plan::SessionOptions;
-use crate::plan::{self, Step};
+use crate::plan::{self, Plan, Step};
+use crate::tune::{self, TuneReport};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub struct Session {
     graph_input: Shape,
     output_shape: Shape,
     macs: u64,
+    tuning: TuneReport,
 }
 
 impl Session {
@@ -63,9 +65,7 @@ impl Session {
     /// Fails with a clear message if a layer cannot fit the adapter.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(ctx: Arc<GpuContext>, graph: Graph, opts: &SessionOptions) -> Result<Self> {
-        let (session, scopes) = Self::build(ctx, graph, opts)?;
-        pollster::block_on(scopes.check(&session.ctx))?;
-        Ok(session)
+        pollster::block_on(Self::new_async(ctx, graph, opts))
     }
 
     /// [`Session::new`] for the browser, where the GPU's verdict on the pipelines is a promise.
@@ -74,18 +74,25 @@ impl Session {
         graph: Graph,
         opts: &SessionOptions,
     ) -> Result<Self> {
-        let (session, scopes) = Self::build(ctx, graph, opts)?;
+        let mut plan = plan::lower(&ctx, graph, opts)?;
+        let tuning = if tune::applies(opts.conv, opts.tune) {
+            tune::tune_plan(&ctx, &mut plan, opts.tune).await?
+        } else {
+            TuneReport::default()
+        };
+        let (mut session, scopes) = Self::build(ctx, plan)?;
         scopes.check(&session.ctx).await?;
+        session.tuning = tuning;
         Ok(session)
     }
 
+    /// What tuning did (empty with `Tune::Off`).
+    pub fn tuning(&self) -> &TuneReport {
+        &self.tuning
+    }
+
     /// Makes every buffer, pipeline and bind group, inside error scopes that the caller pops.
-    fn build(
-        ctx: Arc<GpuContext>,
-        graph: Graph,
-        opts: &SessionOptions,
-    ) -> Result<(Self, PlanScopes)> {
-        let plan = plan::lower(&ctx, graph, opts)?;
+    fn build(ctx: Arc<GpuContext>, plan: Plan) -> Result<(Self, PlanScopes)> {
         let mut graph = plan.graph;
         let (batch, memory) = (plan.batch, &plan.memory);
         let graph_input = graph.input_shape();
@@ -179,6 +186,7 @@ impl Session {
             graph_input,
             output_shape,
             macs,
+            tuning: TuneReport::default(),
         };
         Ok((session, PlanScopes { validation, oom }))
     }

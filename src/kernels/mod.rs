@@ -6,10 +6,12 @@
 
 mod compose;
 pub mod conv_direct;
+pub mod conv_tiled;
 pub mod params;
 
 pub use compose::{compose, fragment_names};
 pub use conv_direct::ConvTile;
+pub use conv_tiled::TiledTile;
 
 use crate::precision::Precision;
 use std::borrow::Cow;
@@ -29,6 +31,8 @@ pub enum Kernel {
     ConvReference,
     /// A generated register-blocked convolution (see [`conv_direct`]) in a precision.
     ConvDirect(ConvTile, Precision),
+    /// A generated workgroup-tiled convolution (see [`conv_tiled`]), f32.
+    ConvTiled(TiledTile),
     /// Adds up the partial sums of split kernels, + bias, epilogue (shaders/split_reduce.wgsl).
     SplitReduce,
     WinogradInput,
@@ -60,8 +64,9 @@ impl Kernel {
         Kernel::Softmax,
     ];
 
-    /// Every kernel the engine can build: the files, and each generated convolution of
-    /// [`ConvTile::catalog`] in every precision (what the shader tests compile).
+    /// Every kernel the engine can build: the files, each generated convolution of
+    /// [`ConvTile::catalog`] in every precision and each of [`TiledTile::catalog`] (what the
+    /// shader tests compile).
     pub fn all() -> Vec<Kernel> {
         let mut all = Kernel::FILES.to_vec();
         for tile in ConvTile::catalog() {
@@ -69,6 +74,7 @@ impl Kernel {
                 all.push(Kernel::ConvDirect(tile, precision));
             }
         }
+        all.extend(TiledTile::catalog().into_iter().map(Kernel::ConvTiled));
         all
     }
 
@@ -78,6 +84,7 @@ impl Kernel {
         Cow::Borrowed(match self {
             Kernel::ConvReference => "conv_reference",
             Kernel::ConvDirect(t, p) => return Cow::Owned(conv_direct::kernel_name(t, p)),
+            Kernel::ConvTiled(t) => return Cow::Owned(t.name()),
             Kernel::SplitReduce => "split_reduce",
             Kernel::WinogradInput => "winograd_input",
             Kernel::WinogradOutput => "winograd_output",
@@ -101,6 +108,8 @@ impl Kernel {
             Kernel::ConvDirect(t, _) if t.split => "conv (split-K)",
             Kernel::ConvDirect(t, _) if t.pointwise => "conv 1x1",
             Kernel::ConvDirect(..) => "conv kxk (direct)",
+            Kernel::ConvTiled(t) if t.split => "conv (tiled split-K)",
+            Kernel::ConvTiled(_) => "conv (tiled)",
             Kernel::SplitReduce => "split-K reduce",
             Kernel::WinogradInput | Kernel::WinogradOutput => "conv 3x3 (winograd)",
             Kernel::BatchNorm => "batchnorm",
@@ -118,6 +127,7 @@ impl Kernel {
     pub fn source(self) -> String {
         let body = match self {
             Kernel::ConvDirect(t, p) => return compose(&self.name(), &conv_direct::source(t, p)),
+            Kernel::ConvTiled(t) => return compose(&self.name(), &conv_tiled::source(t)),
             Kernel::ConvReference => include_str!("../../shaders/conv_reference.wgsl"),
             Kernel::SplitReduce => include_str!("../../shaders/split_reduce.wgsl"),
             Kernel::WinogradInput => include_str!("../../shaders/winograd_input.wgsl"),
@@ -142,6 +152,7 @@ impl Kernel {
         match self {
             Kernel::ConvReference => ("ConvReferenceParams", size_of::<ConvReferenceParams>()),
             Kernel::ConvDirect(..) => ("ConvDirectParams", size_of::<ConvDirectParams>()),
+            Kernel::ConvTiled(_) => ("ConvTiledParams", size_of::<ConvTiledParams>()),
             Kernel::SplitReduce => ("SplitReduceParams", size_of::<SplitReduceParams>()),
             Kernel::WinogradInput => ("WinogradInputParams", size_of::<WinogradInputParams>()),
             Kernel::WinogradOutput => ("WinogradOutputParams", size_of::<WinogradOutputParams>()),

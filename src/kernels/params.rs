@@ -56,6 +56,37 @@ pub struct ConvDirectParams {
     pub _pad: [u32; 3],
 }
 
+/// `ConvTiledParams` in the generated workgroup-tiled convolutions (`super::conv_tiled`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvTiledParams {
+    /// batch x out_h x out_w: pixels are numbered across the batch.
+    pub pixels: u32,
+    pub out_hw: u32,
+    pub out_w: u32,
+    pub out_c4: u32,
+    pub in_c4: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub in_hw: u32,
+    pub kernel_w: u32,
+    pub stride_h: u32,
+    pub stride_w: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub flags: u32,
+    pub tiles_m: u32,
+    pub tiles_n: u32,
+    /// vec4s of packed weights per channel tile.
+    pub tile_stride: u32,
+    /// The K loop's length: kernel_h x kernel_w x in_c4 steps of 4 input channels.
+    pub steps: u32,
+    /// Steps each split of a split-K kernel sums over (all of them otherwise).
+    pub split_steps: u32,
+    /// Split-K kernels: vec4s between the partial sums of consecutive splits.
+    pub split_stride: u32,
+}
+
 /// `SplitReduceParams` in shaders/split_reduce.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]

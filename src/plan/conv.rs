@@ -8,7 +8,8 @@ use super::LOOP_BUDGET;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::graph::{Conv, Shape};
-use crate::kernels::ConvTile;
+use crate::kernels::conv_tiled::STEPS_PER_CHUNK;
+use crate::kernels::{ConvTile, TiledTile};
 use crate::layout::blocked_len;
 use crate::precision::Precision;
 
@@ -50,6 +51,14 @@ pub enum ConvAlgo {
     /// Winograd F(2x2, 3x3): input transform, 16 batched 1x1 products with this tile, output
     /// transform.
     Winograd(ConvTile),
+    /// A workgroup-tiled kernel (`kernels::conv_tiled`), f32; with `splits` > 1 (and the tile's
+    /// `split` set) its partial sums are added up by shaders/split_reduce.wgsl.
+    Tiled {
+        /// The tile.
+        tile: TiledTile,
+        /// Ranges of the K loop summed separately (1: not split).
+        splits: u32,
+    },
 }
 
 impl ConvAlgo {
@@ -60,6 +69,8 @@ impl ConvAlgo {
             ConvAlgo::Direct(t) => t.name(),
             ConvAlgo::SplitK { tile, splits } => format!("{} x{splits}", tile.name()),
             ConvAlgo::Winograd(t) => format!("winograd {}", t.name()),
+            ConvAlgo::Tiled { tile, splits: 1 } => tile.name(),
+            ConvAlgo::Tiled { tile, splits } => format!("{} x{splits}", tile.name()),
         }
     }
 }
@@ -121,6 +132,11 @@ impl ConvShape {
     pub fn macs(&self) -> u64 {
         let [oc, oh, ow] = self.output;
         (self.batch * oc * oh * ow * self.in_c * self.kernel[0] * self.kernel[1]) as u64
+    }
+
+    /// Steps of the tiled kernels' K loop: every window position x every input channel block.
+    pub fn steps(&self) -> usize {
+        self.kernel[0] * self.kernel[1] * self.in_c4()
     }
 
     /// Loop iterations (back edges) of one invocation of the direct kernel summing `c4` input
@@ -186,9 +202,10 @@ pub fn winograd_scratch_floats(s: &ConvShape) -> [usize; 2] {
 pub fn scratch_bytes(algo: &ConvAlgo, s: &ConvShape) -> Vec<u64> {
     match algo {
         ConvAlgo::Reference | ConvAlgo::Direct(_) => Vec::new(),
-        ConvAlgo::SplitK { splits, .. } => {
+        ConvAlgo::SplitK { splits, .. } | ConvAlgo::Tiled { splits, .. } if *splits > 1 => {
             vec![*splits as u64 * (s.batch * blocked_len(s.output)) as u64 * 4]
         }
+        ConvAlgo::SplitK { .. } | ConvAlgo::Tiled { .. } => Vec::new(),
         ConvAlgo::Winograd(_) => winograd_scratch_floats(s)
             .iter()
             .map(|&f| f as u64 * 4)
@@ -206,6 +223,13 @@ pub fn loop_trips(algo: &ConvAlgo, s: &ConvShape) -> u64 {
             .direct_trips(tile, s.in_c4().div_ceil(*splits as usize))
             .max(*splits as u64),
         ConvAlgo::Winograd(_) => s.in_c4() as u64,
+        ConvAlgo::Tiled { splits, .. } => {
+            let chunks = s
+                .steps()
+                .div_ceil(*splits as usize)
+                .div_ceil(STEPS_PER_CHUNK as usize);
+            (chunks as u64).max(*splits as u64)
+        }
     }
 }
 
@@ -223,8 +247,18 @@ pub fn check(ctx: &GpuContext, name: &str, algo: &ConvAlgo, s: &ConvShape) -> Re
             algo.describe()
         )))
     };
+    if let ConvAlgo::Tiled { tile, splits } = algo {
+        let splits_ok = if tile.split {
+            *splits >= 2 && (*splits as usize) <= s.steps()
+        } else {
+            *splits == 1
+        };
+        if !tile.is_valid() || !splits_ok || (tile.pointwise && !s.is_pointwise()) {
+            return unsupported("does not apply to this layer".into());
+        }
+    }
     let tile = match algo {
-        ConvAlgo::Reference => None,
+        ConvAlgo::Reference | ConvAlgo::Tiled { .. } => None,
         ConvAlgo::Direct(t) | ConvAlgo::SplitK { tile: t, .. } | ConvAlgo::Winograd(t) => Some(t),
     };
     if let Some(t) = tile {
@@ -234,7 +268,7 @@ pub fn check(ctx: &GpuContext, name: &str, algo: &ConvAlgo, s: &ConvShape) -> Re
                 tile.split && *splits >= 2 && (*splits as usize) <= s.in_c4()
             }
             ConvAlgo::Winograd(t) => t.batched && s.winograd_applies(),
-            ConvAlgo::Reference => true,
+            ConvAlgo::Reference | ConvAlgo::Tiled { .. } => true,
         };
         if !t.is_valid() || !variant_ok || (t.pointwise && !t.batched && !s.is_pointwise()) {
             return unsupported("does not apply to this layer".into());
@@ -246,7 +280,7 @@ pub fn check(ctx: &GpuContext, name: &str, algo: &ConvAlgo, s: &ConvShape) -> Re
             ));
         }
     }
-    if let ConvAlgo::SplitK { splits, .. } = algo
+    if let ConvAlgo::SplitK { splits, .. } | ConvAlgo::Tiled { splits, .. } = algo
         && *splits > ctx.limits.max_compute_workgroups_per_dimension
     {
         return unsupported("has more splits than the adapter's dispatch limit".to_string());
@@ -285,8 +319,9 @@ pub fn check(ctx: &GpuContext, name: &str, algo: &ConvAlgo, s: &ConvShape) -> Re
 
 /// Every algorithm that can run layer `s` on `ctx`: the reference kernel, each direct tile of
 /// [`ConvTile::catalog`] that suits the layer, split-K with 2 and 4 splits (and whatever the
-/// loop budget needs), and Winograd where it applies. The kernel tests run each of these; the
-/// tuner times them.
+/// loop budget needs), Winograd where it applies, and in f32 each tiled kernel of
+/// [`TiledTile::catalog`], whole and split 4 and 16 ways (and whatever the loop budget needs).
+/// The kernel tests run each of these; the tuner times them.
 pub fn candidates(ctx: &GpuContext, s: &ConvShape, precision: Precision) -> Vec<ConvAlgo> {
     let mut out = Vec::new();
     if precision == Precision::F32 {
@@ -309,7 +344,33 @@ pub fn candidates(ctx: &GpuContext, s: &ConvShape, precision: Precision) -> Vec<
         };
         out.extend(algos.into_iter().filter(|a| runs_on(ctx, a, s)));
     }
+    if precision == Precision::F32 {
+        for tile in TiledTile::catalog() {
+            let splits = if tile.split {
+                let mut splits = vec![4, 16];
+                splits.extend(tiled_min_splits(s));
+                splits.sort_unstable();
+                splits.dedup();
+                splits
+            } else {
+                vec![1]
+            };
+            out.extend(
+                splits
+                    .into_iter()
+                    .map(|splits| ConvAlgo::Tiled { tile, splits })
+                    .filter(|a| runs_on(ctx, a, s)),
+            );
+        }
+    }
     out
+}
+
+/// The fewest splits that keep a tiled kernel's K loop within the loop budget (`None` when one
+/// split suffices).
+fn tiled_min_splits(s: &ConvShape) -> Option<u32> {
+    let chunks = s.steps().div_ceil(STEPS_PER_CHUNK as usize) as u64;
+    (chunks > LOOP_BUDGET).then(|| chunks.div_ceil(LOOP_BUDGET) as u32)
 }
 
 /// The default table: the direct tile per layer from the adapter's subgroup size, Winograd for
@@ -368,8 +429,15 @@ fn fit_loop_budget(algo: ConvAlgo, s: &ConvShape) -> ConvAlgo {
     }
 }
 
-/// The algorithm `policy` gives layer `name` of shape `s`, checked against the adapter.
-pub fn choose(ctx: &GpuContext, name: &str, s: &ConvShape, policy: ConvPolicy) -> Result<ConvAlgo> {
+/// The algorithm `policy` gives layer `name` of shape `s` in `precision`, checked against the
+/// adapter.
+pub fn choose(
+    ctx: &GpuContext,
+    name: &str,
+    s: &ConvShape,
+    policy: ConvPolicy,
+    precision: Precision,
+) -> Result<ConvAlgo> {
     let pointwise = s.is_pointwise();
     let direct = |t: ConvTile| {
         ConvAlgo::Direct(ConvTile {
@@ -416,6 +484,12 @@ pub fn choose(ctx: &GpuContext, name: &str, s: &ConvShape, policy: ConvPolicy) -
         }
     };
     check(ctx, name, &algo, s)?;
+    if precision == Precision::F16 && matches!(algo, ConvAlgo::Tiled { .. }) {
+        return Err(Error::PrecisionUnsupported(format!(
+            "layer '{name}': {} is f32 only",
+            algo.describe()
+        )));
+    }
     Ok(algo)
 }
 

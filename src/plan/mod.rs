@@ -7,7 +7,7 @@
 pub mod conv;
 mod options;
 
-pub use options::SessionOptions;
+pub use options::{SessionOptions, Tune};
 
 use crate::error::{Error, Result, fail, require};
 use crate::gpu::GpuContext;
@@ -77,6 +77,8 @@ pub struct Step {
     pub scratch: Vec<u64>,
     /// Multiply-accumulates for the whole batch.
     pub macs: u64,
+    /// A convolution's shape (what the tuner measures and caches by).
+    pub conv: Option<ConvShape>,
 }
 
 impl Step {
@@ -87,6 +89,13 @@ impl Step {
             Algo::Conv(ConvAlgo::Direct(t)) => vec![Kernel::ConvDirect(t, precision)],
             Algo::Conv(ConvAlgo::SplitK { tile, .. }) => {
                 vec![Kernel::ConvDirect(tile, precision), Kernel::SplitReduce]
+            }
+            Algo::Conv(ConvAlgo::Tiled { tile, splits }) => {
+                if splits > 1 {
+                    vec![Kernel::ConvTiled(tile), Kernel::SplitReduce]
+                } else {
+                    vec![Kernel::ConvTiled(tile)]
+                }
             }
             Algo::Conv(ConvAlgo::Winograd(t)) => vec![
                 Kernel::WinogradInput,
@@ -167,12 +176,7 @@ pub fn lower(ctx: &GpuContext, graph: Graph, opts: &SessionOptions) -> Result<Pl
     let steps: Vec<Step> = (1..graph.nodes.len())
         .map(|i| lower_node(ctx, &graph, i, batch, opts))
         .collect::<Result<_>>()?;
-    let mut temps = vec![Vec::new(); graph.nodes.len()];
-    for s in &steps {
-        temps[s.node] = s.scratch.clone();
-    }
-    let pinned: Vec<ValueId> = readbacks.iter().map(|&(_, v)| v).collect();
-    let memory = plan_memory(&graph, batch, &pinned, &temps);
+    let memory = memory_of(&graph, batch, &steps, &readbacks);
     Ok(Plan {
         graph,
         batch,
@@ -182,6 +186,38 @@ pub fn lower(ctx: &GpuContext, graph: Graph, opts: &SessionOptions) -> Result<Pl
         readbacks,
         memory,
     })
+}
+
+/// The memory plan of `steps`: activations by liveness, each step's temporaries, the read-back
+/// values pinned.
+fn memory_of(
+    graph: &Graph,
+    batch: usize,
+    steps: &[Step],
+    readbacks: &[(String, ValueId)],
+) -> MemoryPlan {
+    let mut temps = vec![Vec::new(); graph.nodes.len()];
+    for s in steps {
+        temps[s.node] = s.scratch.clone();
+    }
+    let pinned: Vec<ValueId> = readbacks.iter().map(|&(_, v)| v).collect();
+    plan_memory(graph, batch, &pinned, &temps)
+}
+
+impl Plan {
+    /// Runs the convolution of step `i` with `algo` instead (the tuner's choice): its
+    /// temporaries follow, and the memory plan is redone. `algo` must be one of
+    /// `conv::candidates` for the step's shape.
+    pub fn set_conv_algo(&mut self, i: usize, algo: ConvAlgo) -> Result<()> {
+        let step = &mut self.steps[i];
+        let Some(shape) = step.conv else {
+            fail!(InvalidGraph, "step '{}' is not a convolution", step.label);
+        };
+        step.algo = Algo::Conv(algo);
+        step.scratch = conv::scratch_bytes(&algo, &shape);
+        self.memory = memory_of(&self.graph, self.batch, &self.steps, &self.readbacks);
+        Ok(())
+    }
 }
 
 /// The step of node `i`.
@@ -201,10 +237,12 @@ fn lower_node(
         ))
     };
     let bytes = |s: Shape| (batch * blocked_len(s)) as u64 * 4;
+    let mut conv_shape = None;
     let (algo, scratch, macs) = match &node.op {
         Op::Conv(c) => {
             let s = ConvShape::of(c, in_shapes[0], node.shape, batch);
-            let algo = conv::choose(ctx, name, &s, opts.conv)?;
+            let algo = conv::choose(ctx, name, &s, opts.conv, opts.precision)?;
+            conv_shape = Some(s);
             (Algo::Conv(algo), conv::scratch_bytes(&algo, &s), s.macs())
         }
         Op::Linear(l) => {
@@ -291,6 +329,7 @@ fn lower_node(
         algo,
         scratch,
         macs,
+        conv: conv_shape,
     })
 }
 

@@ -18,6 +18,53 @@ pub struct SessionOptions {
     /// What the convolutions compute in (f32 by default; f16 needs SHADER_F16 and the tuned
     /// kernels, see [`Precision`]).
     pub precision: Precision,
+    /// Whether to choose each convolution's kernel by measuring the candidates on the adapter
+    /// (see [`Tune`]); off by default, so that a library session is deterministic and starts at
+    /// once. The command line tunes (`--tune quick`) unless told otherwise.
+    pub tune: Tune,
+}
+
+/// How a session chooses its convolution kernels (with [`ConvPolicy::Auto`]; a forced policy is
+/// never tuned).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Tune {
+    /// The default table (`plan::conv::default_algo`): deterministic, nothing measured.
+    #[default]
+    Off,
+    /// Time a shortlist per distinct layer shape (the table's choice, the workgroup-tiled and
+    /// split-K kernels, the main direct tiles, Winograd where it applies); results cached.
+    Quick,
+    /// Time every candidate of `plan::conv::candidates`, more runs each; results cached.
+    Full,
+}
+
+impl Tune {
+    /// `off`, `quick` or `full`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tune::Off => "off",
+            Tune::Quick => "quick",
+            Tune::Full => "full",
+        }
+    }
+}
+
+impl std::str::FromStr for Tune {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Tune::Off),
+            "quick" => Ok(Tune::Quick),
+            "full" => Ok(Tune::Full),
+            _ => Err(format!("'{s}' is not a tuning mode: off, quick or full")),
+        }
+    }
+}
+
+impl std::fmt::Display for Tune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Default for SessionOptions {
@@ -28,6 +75,7 @@ impl Default for SessionOptions {
             optimize: true,
             conv: ConvPolicy::Auto,
             precision: Precision::F32,
+            tune: Tune::Off,
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn threads(tile: ConvTile, tiles: u64) -> u64 {
     tiles * if tile.subgroup8 { 8 } else { 64 }
 }
 
-fn cost(conv: &Conv, out: Shape, io: &Io, weight_bytes: u64) -> Cost {
+pub(super) fn cost(conv: &Conv, out: Shape, io: &Io, weight_bytes: u64) -> Cost {
     let [oc, oh, ow] = out;
     let [kh, kw] = conv.kernel();
     Cost {

@@ -3,13 +3,15 @@
 //! - `reference`: shaders/conv_reference.wgsl, a plain direct loop kept as the yardstick;
 //! - `direct`: the generated register-blocked implicit GEMM (`kernels::conv_direct`), whole or
 //!   split-K (partial sums added up by shaders/split_reduce.wgsl);
-//! - `winograd`: F(2x2, 3x3) for 3x3 stride-1 layers, on top of the batched 1x1 kernel.
+//! - `winograd`: F(2x2, 3x3) for 3x3 stride-1 layers, on top of the batched 1x1 kernel;
+//! - `tiled`: the workgroup-tiled implicit GEMM (`kernels::conv_tiled`), whole or split-K, f32.
 //!
 //! `Precision::F16` runs every generated kernel (so every conv of a network, Winograd's products
 //! included) with f16 weights and arithmetic; the reference kernel is f32 only.
 
 pub mod direct;
 pub mod reference;
+pub mod tiled;
 pub mod winograd;
 
 use super::Io;
@@ -38,6 +40,9 @@ pub fn build(
             direct::build_split(ctx, name, conv, out, io, tile, splits, precision)
         }
         ConvAlgo::Winograd(tile) => winograd::build(ctx, name, conv, out, io, tile, precision),
+        ConvAlgo::Tiled { tile, splits } => {
+            tiled::build(ctx, name, conv, out, io, tile, splits, precision)
+        }
     }
 }
 

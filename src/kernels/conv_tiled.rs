@@ -1,0 +1,326 @@
+//! The workgroup-tiled convolutions: WGSL generated per tile shape, for GPUs.
+//!
+//! Implicit GEMM on the channel-blocked layout (see `layout`), like `conv_direct`, but the 64
+//! invocations of a workgroup share their operands through workgroup memory: the workgroup
+//! computes one output tile of `32 * tm4` channels x `8 * tn` pixels, as an 8 x 8 grid of
+//! invocations each holding `tm4` channel blocks (4 channels each) x `tn` pixels of accumulators.
+//! The K dimension (every window position x every input channel block, "steps" of 4 input
+//! channels) runs in chunks of [`STEPS_PER_CHUNK`]: per chunk the workgroup loads the chunk's
+//! input vec4s of its pixels (im2col on the fly, zero padding by masks) and the chunk's packed
+//! weights of its channel tile (contiguous: one coalesced read) into workgroup memory, meets at a
+//! barrier, and every invocation does `16 * tm4 * tn` vec4 multiply-adds from there. Each loaded
+//! input feeds `32 * tm4` channels and each loaded weight `8 * tn` pixels, where a direct
+//! invocation re-reads both from memory. No subgroups, no f16: what every WebGPU adapter has.
+//!
+//! Channel blocks and pixels of an invocation are interleaved with stride 8 (block `im + 8a`,
+//! pixel `jn + 8b`) so that neighbouring invocations read neighbouring workgroup-memory words and
+//! store neighbouring output pixels.
+//!
+//! Variants:
+//! - `pointwise`: 1x1 kernels without padding (any stride): a step is an input channel block, no
+//!   window arithmetic, no bounds masks.
+//! - `split` (split-K): workgroup row z sums only steps `[z * split_steps, ..)` and writes raw
+//!   partial sums to plane z of the output; shaders/split_reduce.wgsl adds the planes up and
+//!   applies bias and epilogue. For layers whose output has too few tiles to fill a GPU (layer4
+//!   of ResNet-50 at batch 1: 49 pixels x 512 channels), and to keep each invocation's loop within
+//!   `plan::LOOP_BUDGET`.
+//!
+//! Bindings: input 0, weight 1, bias 2, residual 3, output 4, params 5; split kernels: input 0,
+//! weight 1, output (the partial sums) 2, params 3. Weights are packed by
+//! `ops::conv::direct::pack_tiled` with `tm = 32 * tm4`.
+
+use std::fmt::Write;
+
+/// Steps (4 input channels of one window position) loaded into workgroup memory per barrier.
+pub const STEPS_PER_CHUNK: u32 = 4;
+
+/// Invocations along each side of the workgroup's 8 x 8 grid.
+const GRID: u32 = 8;
+
+/// The shape of the work of one workgroup and of each of its invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TiledTile {
+    /// Channel blocks (vec4s of output channels) per invocation: 1 or 2.
+    pub tm4: u32,
+    /// Output pixels per invocation: 2, 4 or 8.
+    pub tn: u32,
+    /// 1x1 kernel, no padding.
+    pub pointwise: bool,
+    /// Split-K partial sums.
+    pub split: bool,
+}
+
+impl TiledTile {
+    /// Output channels of one workgroup's tile (the weight packing's `tm`).
+    pub fn tile_channels(&self) -> u32 {
+        4 * GRID * self.tm4
+    }
+
+    /// Output pixels of one workgroup's tile.
+    pub fn tile_pixels(&self) -> u32 {
+        GRID * self.tn
+    }
+
+    /// The pipeline label, e.g. `conv_tiled_kxk_64x32` or `conv_tiled_1x1_32x16_split`
+    /// (channels x pixels of the workgroup's tile).
+    pub fn name(&self) -> String {
+        format!(
+            "conv_tiled_{}_{}x{}{}",
+            if self.pointwise { "1x1" } else { "kxk" },
+            self.tile_channels(),
+            self.tile_pixels(),
+            if self.split { "_split" } else { "" }
+        )
+    }
+
+    pub fn is_valid(&self) -> bool {
+        (1..=2).contains(&self.tm4) && [2, 4, 8].contains(&self.tn)
+    }
+
+    /// Every tiled kernel the planner and the tuner choose from: 32x16, 32x32, 64x32 and 64x64
+    /// tiles (channels x pixels), general and 1x1, whole and split.
+    pub fn catalog() -> Vec<TiledTile> {
+        let mut out = Vec::new();
+        for split in [false, true] {
+            for pointwise in [false, true] {
+                for (tm4, tn) in [(1, 2), (1, 4), (2, 4), (2, 8)] {
+                    out.push(TiledTile {
+                        tm4,
+                        tn,
+                        pointwise,
+                        split,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The WGSL body of one variant (before `kernels::compose`).
+pub fn source(t: TiledTile) -> String {
+    assert!(t.is_valid(), "invalid tiled conv tile {t:?}");
+    let (tm4, tn) = (t.tm4, t.tn);
+    let kc = STEPS_PER_CHUNK;
+    let bm4 = GRID * tm4; // channel blocks of the tile
+    let bn = GRID * tn; // pixels of the tile
+    let wg = GRID * GRID;
+    // Each invocation loads these many input vec4s and weight vec4s per chunk.
+    let input_loads = kc * bn / wg;
+    let weight_loads = kc * 4 * bm4 / wg;
+    let mut s = String::new();
+    let w = &mut s;
+    macro_rules! emit { ($($a:tt)*) => { writeln!(w, $($a)*).expect("writing to a String") } }
+    emit!(
+        "// Generated by src/kernels/conv_tiled.rs: {} ({} output channels x {} pixels per workgroup, {} x {} per invocation{}{}).",
+        t.name(),
+        4 * bm4,
+        bn,
+        4 * tm4,
+        tn,
+        if t.pointwise {
+            ", 1x1 without padding"
+        } else {
+            ""
+        },
+        if t.split {
+            ", split-K partial sums"
+        } else {
+            ""
+        }
+    );
+    emit!("// include: layout");
+    if !t.split {
+        emit!("// include: epilogue");
+    }
+    emit!("{PARAMS_WGSL}");
+    emit!("@group(0) @binding(0) var<storage, read> input: array<vec4<f32>>;");
+    emit!("@group(0) @binding(1) var<storage, read> weight: array<vec4<f32>>;");
+    if t.split {
+        emit!("@group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;");
+        emit!("@group(0) @binding(3) var<uniform> p: ConvTiledParams;");
+    } else {
+        emit!("@group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;");
+        emit!("@group(0) @binding(3) var<storage, read> residual: array<vec4<f32>>;");
+        emit!("@group(0) @binding(4) var<storage, read_write> output: array<vec4<f32>>;");
+        emit!("@group(0) @binding(5) var<uniform> p: ConvTiledParams;");
+    }
+    emit!("");
+    emit!(
+        "// One chunk of the tile's operands: input [step][pixel], weights [step][k][channel block]."
+    );
+    emit!("var<workgroup> input_tile: array<vec4<f32>, {}>;", kc * bn);
+    emit!(
+        "var<workgroup> weight_tile: array<vec4<f32>, {}>;",
+        kc * 4 * bm4
+    );
+    emit!("");
+    emit!("@compute @workgroup_size(WORKGROUP)");
+    emit!(
+        "fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,"
+    );
+    emit!("        @builtin(local_invocation_index) lid: u32) {{");
+    emit!(
+        "    // Tile t: pixel tile tn (fastest) of channel tile tmi; pixels run across the batch."
+    );
+    emit!("    let t = wg.x + wg.y * groups.x;");
+    emit!("    if (t >= p.tiles_m * p.tiles_n) {{");
+    emit!("        return; // the rounding of a 2-D launch: the whole workgroup leaves");
+    emit!("    }}");
+    emit!("    let tn = t % p.tiles_n;");
+    emit!("    let tmi = t / p.tiles_n;");
+    emit!("    let im = lid % {GRID}u;");
+    emit!("    let jn = lid / {GRID}u;");
+    if t.split {
+        emit!("    let s_begin = wg.z * p.split_steps;");
+        emit!("    let s_end = min(s_begin + p.split_steps, p.steps);");
+    } else {
+        emit!("    let s_begin = 0u;");
+        emit!("    let s_end = p.steps;");
+    }
+    emit!("    // The pixel this invocation loads: the same one in every chunk.");
+    emit!("    let lp = lid % {bn}u;");
+    emit!("    let lg = tn * {bn}u + lp;");
+    emit!("    let l_live = lg < p.pixels;");
+    emit!("    let lgc = min(lg, p.pixels - 1u);");
+    emit!("    let ln = lgc / p.out_hw;");
+    emit!("    let lq = lgc % p.out_hw;");
+    emit!("    let iy = i32(lq / p.out_w * p.stride_h) - i32(p.pad_top);");
+    emit!("    let ix = i32(lq % p.out_w * p.stride_w) - i32(p.pad_left);");
+    emit!("    let l_base = ln * p.in_c4 * p.in_hw;");
+    emit!("    let w_base = tmi * p.tile_stride;");
+    for a in 0..tm4 {
+        for b in 0..tn {
+            emit!("    var a{a}_{b} = vec4<f32>(0.0);");
+        }
+    }
+    emit!("    for (var s0 = s_begin; s0 < s_end; s0 += {kc}u) {{");
+    for r in 0..input_loads {
+        emit!("        {{");
+        emit!("            let j = lid / {bn}u + {}u;", r * wg / bn);
+        emit!("            let s = s0 + j;");
+        if t.pointwise {
+            emit!("            let ok = l_live && s < s_end;");
+            emit!("            let index = l_base + s * p.in_hw + u32(iy) * p.in_w + u32(ix);");
+        } else {
+            emit!("            let kk = s / p.in_c4;");
+            emit!("            let c = s - kk * p.in_c4;");
+            emit!("            let ky = kk / p.kernel_w;");
+            emit!("            let y = iy + i32(ky);");
+            emit!("            let x = ix + i32(kk - ky * p.kernel_w);");
+            emit!(
+                "            let ok = l_live && s < s_end && y >= 0 && x >= 0 && y < i32(p.in_h) && x < i32(p.in_w);"
+            );
+            emit!("            let index = l_base + c * p.in_hw + u32(y) * p.in_w + u32(x);");
+        }
+        emit!(
+            "            input_tile[j * {bn}u + lp] = select(vec4<f32>(0.0), input[select(0u, index, ok)], ok);"
+        );
+        emit!("        }}");
+    }
+    for r in 0..weight_loads {
+        emit!("        {{");
+        emit!("            let e = lid + {}u;", r * wg);
+        emit!("            let ok = s0 + e / {}u < s_end;", 4 * bm4);
+        emit!(
+            "            weight_tile[e] = select(vec4<f32>(0.0), weight[select(0u, w_base + s0 * {}u + e, ok)], ok);",
+            4 * bm4
+        );
+        emit!("        }}");
+    }
+    emit!("        workgroupBarrier();");
+    for j in 0..kc {
+        for b in 0..tn {
+            emit!(
+                "        let x{j}_{b} = input_tile[{}u + jn];",
+                j * bn + GRID * b
+            );
+        }
+        for kk in 0..4 {
+            let comp = ["x", "y", "z", "w"][kk as usize];
+            for a in 0..tm4 {
+                emit!(
+                    "        let w{j}_{kk}_{a} = weight_tile[{}u + im];",
+                    (j * 4 + kk) * bm4 + GRID * a
+                );
+                for b in 0..tn {
+                    emit!(
+                        "        a{a}_{b} = fma(w{j}_{kk}_{a}, vec4<f32>(x{j}_{b}.{comp}), a{a}_{b});"
+                    );
+                }
+            }
+        }
+    }
+    emit!("        workgroupBarrier();");
+    emit!("    }}");
+    for b in 0..tn {
+        emit!("    let g{b} = tn * {bn}u + jn + {}u;", GRID * b);
+        emit!("    let gc{b} = min(g{b}, p.pixels - 1u);");
+        emit!("    let n{b} = gc{b} / p.out_hw;");
+        emit!("    let q{b} = gc{b} % p.out_hw;");
+    }
+    for a in 0..tm4 {
+        emit!("    let oc4_{a} = tmi * {bm4}u + im + {}u;", GRID * a);
+        if !t.split {
+            emit!("    let bias{a} = bias[oc4_{a}];");
+        }
+        for b in 0..tn {
+            emit!("    if (g{b} < p.pixels && oc4_{a} < p.out_c4) {{");
+            emit!("        let index = blocked_index(n{b}, oc4_{a}, p.out_c4, p.out_hw, q{b});");
+            if t.split {
+                emit!("        output[wg.z * p.split_stride + index] = a{a}_{b};");
+            } else {
+                emit!("        epilogue(index, a{a}_{b} + bias{a}, p.flags);");
+            }
+            emit!("    }}");
+        }
+    }
+    emit!("}}");
+    s
+}
+
+const PARAMS_WGSL: &str = "struct ConvTiledParams {
+    pixels: u32,
+    out_hw: u32,
+    out_w: u32,
+    out_c4: u32,
+    in_c4: u32,
+    in_h: u32,
+    in_w: u32,
+    in_hw: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    flags: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    tile_stride: u32,
+    steps: u32,
+    split_steps: u32,
+    split_stride: u32,
+}
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_tiles_are_valid_and_distinct() {
+        let all = TiledTile::catalog();
+        assert!(all.iter().all(TiledTile::is_valid));
+        let names: std::collections::BTreeSet<String> = all.iter().map(|t| t.name()).collect();
+        assert_eq!(names.len(), all.len());
+    }
+
+    #[test]
+    fn every_invocation_loads_whole_shares_of_a_chunk() {
+        for t in TiledTile::catalog() {
+            let wg = GRID * GRID;
+            assert_eq!(STEPS_PER_CHUNK * t.tile_pixels() % wg, 0, "{t:?}");
+            assert_eq!(STEPS_PER_CHUNK * t.tile_channels() % wg, 0, "{t:?}");
+        }
+    }
+}
