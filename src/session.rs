@@ -273,19 +273,26 @@ impl Session {
     /// query set, dispatch i writes timestamps 2i and 2i + 1 around itself (the set needs
     /// 2 x [`Session::dispatch_count`] queries).
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
-        self.encode_range(encoder, timestamps.map(|q| (q, 0)));
+        self.encode_range(encoder, timestamps.map(|q| (q, 0)), None);
     }
 
     /// [`Session::encode`], where timestamps number from dispatch `first` (earlier dispatches
     /// write none): profiles of networks longer than one query set.
+    /// `pass_times` gets a timestamp at the start and at the end of the whole pass (queries 0
+    /// and 1).
     fn encode_range(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         timestamps: Option<(&wgpu::QuerySet, usize)>,
+        pass_times: Option<&wgpu::QuerySet>,
     ) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("forward"),
-            timestamp_writes: None,
+            timestamp_writes: pass_times.map(|q| wgpu::ComputePassTimestampWrites {
+                query_set: q,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            }),
         });
         let per_set = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
         for (i, d) in self.dispatches.iter().enumerate() {
@@ -358,7 +365,7 @@ impl Session {
             });
             for _ in 0..iters.max(1) {
                 let mut encoder = dev.create_command_encoder(&Default::default());
-                self.encode_range(&mut encoder, Some((&queries, start)));
+                self.encode_range(&mut encoder, Some((&queries, start)), None);
                 encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
                 encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
                 self.ctx.queue.submit([encoder.finish()]);
@@ -376,6 +383,62 @@ impl Session {
                 t[t.len() / 2]
             })
             .collect())
+    }
+
+    /// GPU time of one whole forward pass in seconds (the median over `iters` runs of one full
+    /// batch of `input`), from timestamps at the pass's start and end: what the GPU spent,
+    /// launch gaps and barriers included, without the submit, upload and read-back a run's wall
+    /// time also counts. `None` where the adapter has no TIMESTAMP_QUERY.
+    pub async fn pass_time_async(&self, input: &[f32], iters: usize) -> Result<Option<f64>> {
+        if !self.ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let dev = &self.ctx.device;
+        let per_image: usize = self.input_shape().iter().product();
+        let mut batch_input = input[..input.len().min(self.batch * per_image)].to_vec();
+        batch_input.resize(self.batch * per_image, 0.0);
+        self.upload(&batch_input);
+        let queries = dev.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("pass time"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let buffer = |label, usage| {
+            dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let resolve = buffer(
+            "pass time resolve",
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let staging = buffer(
+            "pass time read-back",
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let period = self.ctx.queue.get_timestamp_period() as f64 * 1e-9;
+        let mut times = Vec::with_capacity(iters.max(1));
+        for _ in 0..iters.max(1) {
+            let mut encoder = dev.create_command_encoder(&Default::default());
+            self.encode_range(&mut encoder, None, Some(&queries));
+            encoder.resolve_query_set(&queries, 0..2, &resolve, 0);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, 16);
+            self.ctx.queue.submit([encoder.finish()]);
+            let raw = read_buffer(&self.ctx, &staging).await?;
+            let ticks: &[u64] = bytemuck::cast_slice(&raw);
+            times.push(ticks[1].saturating_sub(ticks[0]) as f64 * period);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(Some(times[times.len() / 2]))
+    }
+
+    /// Blocking [`Session::pass_time_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn pass_time(&self, input: &[f32], iters: usize) -> Result<Option<f64>> {
+        pollster::block_on(self.pass_time_async(input, iters))
     }
 
     /// Blocking [`Session::profile_async`].

@@ -9,6 +9,9 @@ use std::process::{Command, Output};
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .output()
@@ -240,4 +243,50 @@ fn bad_inputs_fail_cleanly() {
     let o = cli(&["classify", model]);
     assert_fails_cleanly(&o, "image");
     assert!(!out.exists());
+}
+
+/// `bench` tunes by default (`--tune quick`), says so, writes the cache where
+/// RESNET_WGPU_CACHE_DIR points, and a second start takes every choice from it.
+#[test]
+fn bench_tunes_by_default_caches_and_reports_it() {
+    let dir = tmp("tune-cache");
+    let _ = std::fs::remove_dir_all(&dir);
+    let bench = || {
+        Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+            .args(["bench", "--arch", "resnet20", "--iters", "2", "--json"])
+            .env_remove("RESNET_WGPU_TUNE")
+            .env("RESNET_WGPU_CACHE_DIR", &dir)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .expect("cannot start resnet-wgpu")
+    };
+    let first = bench();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&first)).unwrap();
+    let tune = &report["tune"];
+    assert_eq!(tune["mode"], "quick", "{tune}");
+    // ResNet-20's convolutions come in 6 distinct shapes (stem, 3 stages, 2 downsamplings).
+    assert_eq!(tune["shapes"].as_array().unwrap().len(), 6, "{tune}");
+    assert!(tune["measured"].as_u64().unwrap() >= 12, "{tune}");
+    assert!(
+        stderr(&first).contains("tuned 6 convolution shapes"),
+        "{}",
+        stderr(&first)
+    );
+    let cache = std::fs::read_to_string(dir.join("tune.json")).expect("the cache file");
+    assert!(cache.contains("conv_"), "{cache}");
+    let second = bench();
+    assert!(second.status.success(), "{}", stderr(&second));
+    let again: serde_json::Value = serde_json::from_str(&stdout(&second)).unwrap();
+    assert_eq!(again["tune"]["measured"], 0, "{}", again["tune"]);
+    assert!(!stderr(&second).contains("tuned"), "{}", stderr(&second));
+    let chosen = |r: &serde_json::Value| {
+        r["tune"]["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["chosen"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(chosen(&again), chosen(&report));
 }

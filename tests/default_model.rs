@@ -75,6 +75,9 @@ fn preprocessing_and_logits_match_pytorch_on_the_samples() {
 fn classify_without_a_model_gives_the_reference_labels() {
     let images = sample_images();
     let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .args(["classify", "--json", "--top", "3"])
         .args(&images)
         .output()
@@ -109,6 +112,9 @@ fn eval_on_the_real_fashion_mnist_test_set() {
     let preds_path =
         std::env::temp_dir().join(format!("resnet-wgpu-preds-{}.txt", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .args([
             "eval",
             "--dataset",

@@ -323,6 +323,9 @@ fn f16_without_shader_f16_is_a_clear_error() {
     assert!(e.contains("reference"), "{e}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .args(["bench", "--arch", "resnet20", "--iters", "1"])
         .args(["--backend", "gl", "--precision", "f16"])
         .output()
@@ -346,6 +349,9 @@ fn f16_on_the_command_line() {
     f16_gpu();
     let bench = |precision: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+            // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+            // and cli.rs's tuning test cover tuning).
+            .env("RESNET_WGPU_TUNE", "off")
             .args(["bench", "--arch", "resnet20", "--iters", "1", "--json"])
             .args(["--precision", precision])
             .args(
@@ -374,6 +380,9 @@ fn f16_on_the_command_line() {
     assert!(wb < 0.6 * wa, "f16 weights {wb} bytes vs f32 {wa}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .args(["bench", "--arch", "resnet20", "--precision", "f64"])
         .output()
         .unwrap();

@@ -23,6 +23,9 @@ use std::process::{Command, Output};
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .env_remove("RUST_LOG")

@@ -169,6 +169,17 @@ fn conv_matches_reference_over_shape_sweep() {
             stride: 2,
             pad: [0; 4],
         },
+        // Several 64-channel tiles, the last partial, and a K loop (9 x 10 steps) that is not
+        // a whole number of the tiled kernels' chunks, on an odd map at stride 2.
+        ConvCase {
+            ic: 40,
+            oc: 70,
+            h: 9,
+            w: 17,
+            k: [3, 3],
+            stride: 2,
+            pad: [1; 4],
+        },
         // A stem: 3 channels, 7x7 stride 2, on an odd size.
         ConvCase {
             ic: 3,

@@ -6,6 +6,9 @@ use std::process::Command;
 
 fn portability(args: &[&str], json: &std::path::Path) -> (bool, serde_json::Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        // The fixed kernel table: reproducible outputs and no tuning per process (tests/tune.rs
+        // and cli.rs's tuning test cover tuning).
+        .env("RESNET_WGPU_TUNE", "off")
         .arg("portability")
         .args(args)
         .arg("--json")

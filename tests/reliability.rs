@@ -25,6 +25,8 @@ use std::process::{Command, Output, Stdio};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"));
     c.env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        // The fixed kernel table: reproducible outputs and no tuning per process.
+        .env("RESNET_WGPU_TUNE", "off")
         .env_remove("RUST_LOG")
         .env_remove("WGPU_BACKEND");
     c

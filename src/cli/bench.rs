@@ -6,7 +6,8 @@ use clap::Args;
 use resnet_wgpu::cpu_time::process_cpu_seconds;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::params::SyntheticParams;
-use resnet_wgpu::{ArchSpec, ConvPolicy, Session, SessionOptions, model};
+use resnet_wgpu::tune::TuneReport;
+use resnet_wgpu::{ArchSpec, ConvPolicy, Session, SessionOptions, Tune, model};
 use std::time::Instant;
 
 #[derive(Args)]
@@ -71,6 +72,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 ConvPolicy::Auto
             },
             precision: args.session.precision,
+            tune: args.session.tune,
             ..Default::default()
         },
     )?;
@@ -84,6 +86,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     session.run(&input)?;
     let first_run_s = first_start.elapsed().as_secs_f64();
     session.run(&input)?;
+    let gpu_pass = session.pass_time(&input, args.iters.max(1))?;
     let mut cpu: Vec<f64> = Vec::new();
     let mut times: Vec<f64> = (0..args.iters.max(1))
         .map(|_| {
@@ -137,6 +140,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "first_run_s": first_run_s, "dispatches": session.dispatch_count(),
             "cpu_ms_per_pass": cpu_median.map(|c| c * 1e3),
             "activation_bytes": session.activation_bytes, "weight_bytes": session.weight_bytes,
+            "gpu_ms_per_pass": gpu_pass.map(|g| g * 1e3),
+            "tune": tuning_json(session.tuning()),
         });
         if let Some(rows) = &profile {
             out["profile"] = rows
@@ -161,6 +166,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
             times.len()
         );
         println!("throughput       {images_per_s:.2} images/s, {gflops:.2} GFLOP/s effective");
+        if let Some(g) = gpu_pass {
+            // The rest of the wall time is submit, upload, read-back and waiting.
+            println!(
+                "GPU time         {:.2} ms per pass (timestamps around the pass; {:.0}% of the wall time)",
+                g * 1e3,
+                100.0 * g / median
+            );
+        }
+        let tuning = session.tuning();
+        if tuning.mode == Tune::Off || tuning.shapes.is_empty() {
+            println!("tuning           off (the fixed kernel table)");
+        } else {
+            println!("tuning           {}", tuning.summary());
+        }
         if let Some(c) = cpu_median {
             // On CPU adapters this shows how much of the machine the run got: on a busy machine
             // the wall time grows while the CPU time stays put.
@@ -179,6 +198,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             session.activation_bytes as f64 / 1e6,
             session.weight_bytes as f64 / 1e6
         );
+        if args.profile && !tuning.shapes.is_empty() {
+            print_tuning(tuning);
+        }
         if let Some(rows) = &profile {
             let total: f64 = rows.iter().map(|r| r.ms).sum();
             println!();
@@ -233,4 +255,87 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the tuner chose per shape, with the runners-up.
+fn print_tuning(t: &TuneReport) {
+    println!();
+    println!(
+        "{:<34} {:<30} {:>9} {:<30}",
+        "conv shape (layers)", "chosen", "ms", "runners-up (ms), default marked *"
+    );
+    for s in &t.shapes {
+        let shape = format!(
+            "{}x{}x{} k{}x{}/{} -> {} ({})",
+            s.shape.in_c,
+            s.shape.input[1],
+            s.shape.input[2],
+            s.shape.kernel[0],
+            s.shape.kernel[1],
+            s.shape.stride[0],
+            s.shape.output[0],
+            s.layers.len()
+        );
+        let ms = |a| {
+            s.timings
+                .iter()
+                .find(|(b, _)| *b == a)
+                .map_or("cached".to_string(), |(_, t)| format!("{:.3}", t * 1e3))
+        };
+        let others: Vec<String> = s
+            .timings
+            .iter()
+            .filter(|(a, _)| *a != s.chosen)
+            .take(3)
+            .map(|(a, t)| {
+                format!(
+                    "{}{} {:.3}",
+                    a.describe(),
+                    if *a == s.default { "*" } else { "" },
+                    t * 1e3
+                )
+            })
+            .collect();
+        let default_note = if s.chosen == s.default {
+            " (= default)".to_string()
+        } else if s.cached {
+            String::new()
+        } else {
+            format!(", default {} {}", s.default.describe(), ms(s.default))
+        };
+        println!(
+            "{:<34} {:<30} {:>9} {}{}",
+            shape,
+            s.chosen.describe(),
+            ms(s.chosen),
+            others.join(", "),
+            default_note
+        );
+        if !s.rejected.is_empty() {
+            let names: Vec<String> = s.rejected.iter().map(|a| a.describe()).collect();
+            println!(
+                "{:<34} rejected (wrong output or refused): {}",
+                "",
+                names.join(", ")
+            );
+        }
+    }
+}
+
+/// The tuning report as JSON.
+fn tuning_json(t: &TuneReport) -> serde_json::Value {
+    serde_json::json!({
+        "mode": t.mode.name(),
+        "seconds": t.seconds,
+        "measured": t.measured,
+        "timer": t.timer,
+        "shapes": t.shapes.iter().map(|s| serde_json::json!({
+            "in_c": s.shape.in_c, "input": s.shape.input, "kernel": s.shape.kernel,
+            "stride": s.shape.stride, "pad": s.shape.pad, "output": s.shape.output,
+            "batch": s.shape.batch, "layers": s.layers, "default": s.default.describe(),
+            "chosen": s.chosen.describe(), "cached": s.cached,
+            "timings_ms": s.timings.iter().map(|(a, t)| serde_json::json!([a.describe(), t * 1e3])).collect::<Vec<_>>(),
+            "rejected": s.rejected.iter().map(|a| a.describe()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -198,9 +198,11 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
     let options = SessionOptions {
         batch,
         precision: args.session.precision,
+        tune: args.session.tune,
         ..Default::default()
     };
     let mut classifier = Classifier::with_options(ctx, model, preprocess, &options)?;
+    args.session.report_tuning(classifier.session());
     if let Some(path) = &args.labels {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;

@@ -76,9 +76,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &SessionOptions {
             batch,
             precision: args.session.precision,
+            tune: args.session.tune,
             ..Default::default()
         },
     )?;
+    args.session.report_tuning(&session);
 
     let bar = if args.json {
         ProgressBar::hidden()

@@ -11,9 +11,9 @@ mod run;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use resnet_wgpu::Precision;
 use resnet_wgpu::gpu::GpuOptions;
 use resnet_wgpu::model;
+use resnet_wgpu::{Precision, Tune};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -54,6 +54,26 @@ pub struct SessionArgs {
     /// Arithmetic of the convolutions: f32, or f16 (adapters with SHADER_F16; half the weight bytes, less accurate)
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
+    /// Choose each convolution's kernel by timing the candidates on this adapter: off (the fixed table), quick (a shortlist) or full (every candidate); results are cached per adapter, so only the first start pays
+    #[arg(long, default_value = "quick", env = "RESNET_WGPU_TUNE")]
+    pub tune: Tune,
+}
+
+impl SessionArgs {
+    /// Says on stderr what tuning measured (nothing when every choice came from the cache).
+    pub fn report_tuning(&self, session: &resnet_wgpu::Session) {
+        let t = session.tuning();
+        if t.measured > 0 {
+            eprintln!(
+                "tuned {} convolution shapes for this adapter in {:.1} s ({} candidates timed; cached in {})",
+                t.shapes.len() - t.cached(),
+                t.seconds,
+                t.measured,
+                resnet_wgpu::tune::cache::path()
+                    .map_or("memory only".to_string(), |p| p.display().to_string())
+            );
+        }
+    }
 }
 
 /// Which network: a model file, or an architecture with synthetic weights where allowed.

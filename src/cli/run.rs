@@ -57,9 +57,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     let opts = SessionOptions {
         batch: args.batch.unwrap_or(n),
         precision: args.session.precision,
+        tune: args.session.tune,
         ..Default::default()
     };
     let session = Session::new(ctx, graph, &opts)?;
+    args.session.report_tuning(&session);
     let out = session.run(&input.data)?;
     let classes = session.output_len();
     let logits = Tensor::new(vec![n, classes], out.logits)?;

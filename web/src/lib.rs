@@ -12,9 +12,9 @@ use resnet_wgpu::error::{Error, Result};
 use resnet_wgpu::gpu::{GpuContext, GpuOptions, select_adapter};
 use resnet_wgpu::model::npy::read_npy;
 use resnet_wgpu::portability::{self, SuiteOptions, check_adapter};
-use resnet_wgpu::preprocess::decode_image;
+use resnet_wgpu::preprocess::{Preprocess, decode_image};
 use resnet_wgpu::tensor::split_batch;
-use resnet_wgpu::{Classifier, Prediction, Session, SessionOptions, model};
+use resnet_wgpu::{Classifier, Prediction, Session, SessionOptions, Tune, model};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -57,6 +57,12 @@ struct ModelInfo {
     parse_ms: f64,
     plan_ms: f64,
     warmup_ms: f64,
+    /// Tuning, part of `plan_ms`: its time, candidates timed, distinct conv shapes, and how
+    /// many of those came from the cache.
+    tune_ms: f64,
+    tune_measured: usize,
+    tune_shapes: usize,
+    tune_cached: usize,
 }
 
 #[derive(Serialize)]
@@ -246,8 +252,15 @@ pub async fn load_model(
     ));
     // Drop the old model first: its buffers would otherwise share the GPU with the new one.
     LOADED.with_borrow_mut(|l| *l = None);
-    // The model's weights move into the classifier and on to the GPU.
-    let classifier = Classifier::new_async(ctx, model, 1)
+    // The model's weights move into the classifier and on to the GPU; each convolution's kernel
+    // is chosen by timing the candidates on this adapter, or taken from the tuning cache the
+    // worker handed over (`setTuneCache`).
+    let preprocess = Preprocess::for_model(&model);
+    let options = SessionOptions {
+        tune: Tune::Quick,
+        ..Default::default()
+    };
+    let classifier = Classifier::with_options_async(ctx, model, preprocess, &options)
         .await
         .map_err(js_error)?;
     check_gpu_errors().map_err(js_error)?;
@@ -271,10 +284,27 @@ pub async fn load_model(
         parse_ms: t1 - t0,
         plan_ms: t2 - t1,
         warmup_ms: t3 - t2,
+        tune_ms: session.tuning().seconds * 1e3,
+        tune_measured: session.tuning().measured,
+        tune_shapes: session.tuning().shapes.len(),
+        tune_cached: session.tuning().cached(),
     };
     let out = json(&info)?;
     LOADED.with_borrow_mut(|l| *l = Some(Rc::new(Loaded { classifier, info })));
     Ok(out)
+}
+
+/// The tuning cache as JSON, for the worker to keep (in IndexedDB) until the next visit.
+#[wasm_bindgen(js_name = tuneCache)]
+pub fn tune_cache() -> String {
+    resnet_wgpu::tune::cache::export_json()
+}
+
+/// Hands back a tuning cache kept from an earlier visit (what [`tune_cache`] returned); a
+/// malformed one is ignored.
+#[wasm_bindgen(js_name = setTuneCache)]
+pub fn set_tune_cache(json: String) {
+    resnet_wgpu::tune::cache::import_json(&json);
 }
 
 /// The loaded model as JSON (null when none).

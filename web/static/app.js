@@ -138,8 +138,13 @@ async function loadModel(source, name, isDefault = false) {
   try {
     const info = await call("loadModel", { source, name });
     showModel(info, isDefault);
+    // Tuning times each layer shape's candidate kernels once per adapter; the worker keeps the
+    // choices for the next visit.
+    const tuned = info.tune_measured > 0
+      ? `, ${info.tune_shapes - info.tune_cached} layer shapes tuned for this GPU in ${ms(info.tune_ms)} (kept for next time)`
+      : info.tune_shapes > 0 ? ", kernels from the tuning cache" : "";
     setStatus(
-      `Ready. ${info.name}: parsed in ${ms(info.parse_ms)}, planned in ${ms(info.plan_ms)} ` +
+      `Ready. ${info.name}: parsed in ${ms(info.parse_ms)}, planned in ${ms(info.plan_ms)}${tuned} ` +
         `(${mb(info.weight_bytes)} of weights on the GPU), first pass ${ms(info.warmup_ms)}.`,
     );
     if (lastImage) classify(lastImage.source, lastImage.name);

@@ -62,6 +62,38 @@ async function bytesOf(source, label) {
   return readFile(source, label); // File or Blob
 }
 
+// The tuning cache (the kernel measured fastest for each layer shape on this adapter) lives in
+// IndexedDB between visits: workers have no localStorage. A failure only costs a re-tune.
+const TUNE_DB = "resnet-wgpu";
+function tuneStore(mode) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(TUNE_DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("tune");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => resolve(open.result.transaction("tune", mode).objectStore("tune"));
+  });
+}
+async function loadTuneCache() {
+  try {
+    const store = await tuneStore("readonly");
+    const json = await new Promise((resolve, reject) => {
+      const get = store.get("cache");
+      get.onsuccess = () => resolve(get.result);
+      get.onerror = () => reject(get.error);
+    });
+    if (typeof json === "string") engine.setTuneCache(json);
+  } catch (e) {
+    console.warn(`tuning cache: cannot read IndexedDB (${e}); kernels will be measured again`);
+  }
+}
+async function saveTuneCache() {
+  try {
+    (await tuneStore("readwrite")).put(engine.tuneCache(), "cache");
+  } catch (e) {
+    console.warn(`tuning cache: cannot write IndexedDB (${e})`);
+  }
+}
+
 const ops = {
   async init() {
     if (!("gpu" in navigator) || !navigator.gpu) {
@@ -73,12 +105,15 @@ const ops = {
     const i = adapter.info || {};
     const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" ");
     adapterName = i.isFallbackAdapter ? `${name} (software fallback)` : name;
-    return JSON.parse(await engine.init(adapterName));
+    const info = JSON.parse(await engine.init(adapterName));
+    await loadTuneCache();
+    return info;
   },
   async loadModel({ source, name }) {
     const bytes = await bytesOf(source, name);
-    const info = await engine.loadModel(bytes, name, (text) => progress(text));
-    return JSON.parse(info);
+    const info = JSON.parse(await engine.loadModel(bytes, name, (text) => progress(text)));
+    if (info.tune_measured > 0) await saveTuneCache();
+    return info;
   },
   async classify({ source, name, k }) {
     const bytes = await bytesOf(source, name || "image");

@@ -65,6 +65,16 @@ try {
   });
   if (!ready) throw new Error("the page did not start; giving up");
 
+  await step("the first visit tunes the kernels; a reload takes them from the cache", async () => {
+    assert.ok(ready.model.tune_shapes >= 5, `tuned ${ready.model.tune_shapes} shapes`);
+    assert.ok(ready.model.tune_measured > 0, "the first visit measured nothing");
+    await page.reload();
+    const again = await page.evaluate(() => window.resnetTest.ready);
+    console.log(`     first visit: ${ready.model.tune_measured} candidates in ${ready.model.tune_ms.toFixed(0)} ms; reload: ${again.model.tune_measured}`);
+    assert.equal(again.model.tune_measured, 0, "the reload measured again");
+    assert.equal(again.model.tune_cached, again.model.tune_shapes);
+  });
+
   await step("clicking each bundled sample gives its label", async () => {
     const samples = await page.$$eval(".sample", (bs) => bs.map((b) => [b.dataset.src.split("/").pop(), b.dataset.label]));
     assert.ok(samples.length >= 3, "no samples on the page");
