@@ -4,27 +4,16 @@
 //! sees it. Also checks that each kernel's params struct has the WGSL name and the size the Rust
 //! side writes, and that every workgroup is `kernels::WORKGROUP` wide. No GPU needed.
 
-use naga::valid::{Capabilities, ValidationFlags, Validator};
+#[path = "common/naga_caps.rs"]
+mod naga_caps;
+
+use naga::valid::{ValidationFlags, Validator};
+use naga_caps::capabilities;
 use resnet_wgpu::kernels::{Kernel, WORKGROUP, fragment_names};
 use std::path::PathBuf;
 
 fn shader_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")
-}
-
-/// The capabilities an adapter that can run `kernel` has (subgroups, f16), and no more.
-fn capabilities(kernel: Kernel) -> Capabilities {
-    let needs = kernel.needs();
-    let mut caps = Capabilities::default();
-    if needs.contains(wgpu::Features::SUBGROUP) {
-        caps |= Capabilities::SUBGROUP;
-    }
-    if needs.contains(wgpu::Features::SHADER_F16) {
-        // unpack2x16float (the subgroup f16 variants) is "f16 in f32", which every native
-        // backend with SHADER_F16 has.
-        caps |= Capabilities::SHADER_FLOAT16 | Capabilities::SHADER_FLOAT16_IN_FLOAT32;
-    }
-    caps
 }
 
 fn parse_and_validate(kernel: Kernel) -> naga::Module {
