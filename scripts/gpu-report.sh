@@ -11,8 +11,15 @@ mkdir -p "$out"
 "$bin" adapters --backend "$backend" | tee "$out/adapters.txt"
 "$bin" portability --backend "$backend" --fixtures tests/fixtures --json "$out/portability.json" --markdown "$out/portability.md"
 echo "portability exit status: $?"
+# A fresh tuning cache in the report folder: the first tuned run of each shape measures, the
+# later ones read it. Each model: the fixed table (off), then tuned quick, then tuned full.
+export RESNET_WGPU_CACHE_DIR="$out/tune-cache"
 for run in "resnet18 1" "resnet18 8" "resnet50 1" "resnet50 8" "resnet20 1" "resnet20 256"; do
   set -- $run
-  "$bin" bench --backend "$backend" --arch "$1" --batch "$2" --iters 20 --json | tee -a "$out/bench.jsonl"
+  for tune in off quick full; do
+    "$bin" bench --backend "$backend" --arch "$1" --batch "$2" --iters 20 --tune "$tune" --json | tee -a "$out/bench.jsonl"
+  done
 done
-"$bin" bench --backend "$backend" --arch resnet50 --iters 5 --profile > "$out/profile-resnet50.txt" 2>&1 || true
+for tune in off full; do
+  "$bin" bench --backend "$backend" --arch resnet50 --iters 5 --tune "$tune" --profile > "$out/profile-resnet50-$tune.txt" 2>&1 || true
+done
