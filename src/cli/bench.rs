@@ -77,6 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         },
     )?;
     let setup_s = setup_start.elapsed().as_secs_f64();
+    args.session.report_tuning(&session);
     let (pipelines, pipeline_time) = ctx.pipeline_stats();
     let per_image: usize = session.input_shape().iter().product();
     let input: Vec<f32> = (0..per_image * session.batch)
