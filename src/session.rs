@@ -309,6 +309,15 @@ impl Session {
         }
     }
 
+    /// Uploads the first batch of `input`, cut or padded with zeros to exactly one full batch
+    /// (what profiles and pass times run).
+    fn upload_full_batch(&self, input: &[f32]) {
+        let per_image: usize = self.input_shape().iter().product();
+        let mut batch_input = input[..input.len().min(self.batch * per_image)].to_vec();
+        batch_input.resize(self.batch * per_image, 0.0);
+        self.upload(&batch_input);
+    }
+
     /// Uploads one full batch of NCHW input (without running), converting it to the GPU's
     /// channel-blocked layout.
     pub fn upload(&self, input: &[f32]) {
@@ -334,10 +343,7 @@ impl Session {
             self.ctx.info.name
         );
         let dev = &self.ctx.device;
-        let per_image: usize = self.input_shape().iter().product();
-        let mut batch_input = input[..input.len().min(self.batch * per_image)].to_vec();
-        batch_input.resize(self.batch * per_image, 0.0);
-        self.upload(&batch_input);
+        self.upload_full_batch(input);
         let mut times = vec![Vec::with_capacity(iters); self.dispatches.len()];
         let period = self.ctx.queue.get_timestamp_period() as f64 * 1e-9;
         // At most QUERY_SET_MAX_QUERIES timestamps per set: profile long networks in pieces.
@@ -394,10 +400,7 @@ impl Session {
             return Ok(None);
         }
         let dev = &self.ctx.device;
-        let per_image: usize = self.input_shape().iter().product();
-        let mut batch_input = input[..input.len().min(self.batch * per_image)].to_vec();
-        batch_input.resize(self.batch * per_image, 0.0);
-        self.upload(&batch_input);
+        self.upload_full_batch(input);
         let queries = dev.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("pass time"),
             ty: wgpu::QueryType::Timestamp,

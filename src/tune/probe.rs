@@ -18,7 +18,7 @@ use crate::ops::Io;
 use crate::plan::Tune;
 use crate::plan::conv::{ConvAlgo, ConvShape, scratch_bytes};
 use crate::precision::Precision;
-use crate::tensor::Tensor;
+use crate::tensor::{SplitMix64, Tensor};
 use web_time::Instant;
 use wgpu::util::DeviceExt;
 
@@ -49,30 +49,19 @@ fn has_timestamps(ctx: &GpuContext) -> bool {
     ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY)
 }
 
-/// A layer of shape `s` with seeded weights (scaled by 1/sqrt(fan-in), as He initialisation, so
-/// the outputs stay near 1), a bias, and ReLU.
+/// A layer of shape `s` with seeded He-initialised weights (normal, std sqrt(2 / fan-in), so the
+/// outputs stay near 1), a bias, and ReLU.
 fn synthetic_conv(s: &ConvShape) -> Conv {
     let [kh, kw] = s.kernel;
     let oc = s.output[0];
-    let n = oc * s.in_c * kh * kw;
-    let scale = (2.0 / (s.in_c * kh * kw) as f32).sqrt();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        // SplitMix64, mapped to [-1, 1).
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    };
-    let weight = (0..n).map(|_| next() * scale).collect();
-    let bias = (0..oc).map(|_| next() * 0.1).collect();
+    let mut rng = SplitMix64(0x9e37_79b9_7f4a_7c15);
+    let std = (2.0 / (s.in_c * kh * kw) as f32).sqrt();
     Conv {
         weight: Tensor {
             shape: vec![oc, s.in_c, kh, kw],
-            data: weight,
+            data: rng.normal_vec(oc * s.in_c * kh * kw, std),
         },
-        bias: Some(bias),
+        bias: Some(rng.normal_vec(oc, 0.1)),
         stride: s.stride,
         pad: s.pad,
         relu: true,

@@ -2,9 +2,8 @@
 //! dispatch of the whole kernel and of its split-K form (partial sums over ranges of input
 //! channels, then shaders/split_reduce.wgsl for bias and epilogue).
 
-use super::super::reduce::{self, Reduce};
 use super::super::{Io, u32_of};
-use super::{bias_blocks, flags, upload_weights};
+use super::{bias_blocks, flags, split_reduce, upload_weights};
 use crate::error::{Result, require};
 use crate::gpu::{Cost, Dispatch, GpuContext, storage_f32, uniform, workgroups};
 use crate::graph::{Conv, Shape};
@@ -186,21 +185,6 @@ pub fn build_split(
         groups,
         cost(conv, out, io, weight_bytes + bias.len() as u64 * 4),
     );
-    let bias_buf = storage_f32(ctx, &format!("{name}.bias"), &bias)?;
-    let reduce_step = reduce::build(
-        ctx,
-        name,
-        Reduce {
-            partial,
-            splits,
-            len4,
-            out_c4,
-            out_hw: out[1] * out[2],
-            bias: &bias_buf,
-            residual: io.inputs.get(1).copied(),
-            flags: flags(conv, io),
-            output: io.output,
-        },
-    )?;
+    let reduce_step = split_reduce(ctx, name, conv, out, io, partial, splits, &bias)?;
     Ok(vec![partial_step, reduce_step])
 }

@@ -15,10 +15,12 @@ pub mod tiled;
 pub mod winograd;
 
 use super::Io;
+use super::reduce::{self, Reduce};
 use crate::error::Result;
 use crate::gpu::{Dispatch, GpuContext, storage_f16, storage_f32};
 use crate::graph::{Conv, Shape};
 use crate::kernels::{HAS_RESIDUAL, RELU};
+use crate::layout::blocked_len;
 use crate::plan::conv::ConvAlgo;
 use crate::precision::Precision;
 
@@ -40,10 +42,39 @@ pub fn build(
             direct::build_split(ctx, name, conv, out, io, tile, splits, precision)
         }
         ConvAlgo::Winograd(tile) => winograd::build(ctx, name, conv, out, io, tile, precision),
-        ConvAlgo::Tiled { tile, splits } => {
-            tiled::build(ctx, name, conv, out, io, tile, splits, precision)
-        }
+        ConvAlgo::Tiled { tile, splits } => tiled::build(ctx, name, conv, out, io, tile, splits),
     }
+}
+
+/// The second pass of a split-K convolution (direct or tiled): adds the `splits` partial sums in
+/// `partial`, then `bias` (padded to whole vec4s) and the epilogue, into the node's output.
+#[allow(clippy::too_many_arguments)]
+fn split_reduce(
+    ctx: &GpuContext,
+    name: &str,
+    conv: &Conv,
+    out: Shape,
+    io: &Io,
+    partial: &wgpu::Buffer,
+    splits: u32,
+    bias: &[f32],
+) -> Result<Dispatch> {
+    let bias_buf = storage_f32(ctx, &format!("{name}.bias"), bias)?;
+    reduce::build(
+        ctx,
+        name,
+        Reduce {
+            partial,
+            splits,
+            len4: io.batch * blocked_len(out) / 4,
+            out_c4: out[0].div_ceil(4),
+            out_hw: out[1] * out[2],
+            bias: &bias_buf,
+            residual: io.inputs.get(1).copied(),
+            flags: flags(conv, io),
+            output: io.output,
+        },
+    )
 }
 
 /// The epilogue flags of a conv node: a residual when it has a second input, and its ReLU.

@@ -3,10 +3,9 @@
 //! shaders/split_reduce.wgsl for bias and epilogue). Weights are packed as for the direct
 //! kernels, with the workgroup's channel tile as `tm`.
 
-use super::super::reduce::{self, Reduce};
 use super::super::{Io, u32_of};
 use super::direct::{cost, pack_tiled};
-use super::{bias_blocks, flags, upload_weights};
+use super::{bias_blocks, flags, split_reduce, upload_weights};
 use crate::error::{Result, fail, require};
 use crate::gpu::{Dispatch, GpuContext, storage_f32, uniform, workgroups};
 use crate::graph::{Conv, Shape};
@@ -49,8 +48,8 @@ fn params(conv: &Conv, out: Shape, io: &Io, tile: TiledTile) -> Result<ConvTiled
 }
 
 /// The dispatches of a tiled convolution: one kernel, or with `splits` > 1 the split kernel
-/// writing partial sums into scratch buffer 0 and the reduce pass.
-#[allow(clippy::too_many_arguments)]
+/// writing partial sums into scratch buffer 0 and the reduce pass. The kernels are f32 only
+/// (`plan::conv::choose` refuses them in f16), so the weights are uploaded in f32.
 pub fn build(
     ctx: &GpuContext,
     name: &str,
@@ -59,14 +58,7 @@ pub fn build(
     io: &Io,
     tile: TiledTile,
     splits: u32,
-    precision: Precision,
 ) -> Result<Vec<Dispatch>> {
-    require!(
-        precision == Precision::F32,
-        PrecisionUnsupported,
-        "layer '{name}': {} is f32 only",
-        tile.name()
-    );
     let mut p = params(conv, out, io, tile)?;
     let shape = conv
         .weight
@@ -76,7 +68,7 @@ pub fn build(
         .expect("4-D conv weight");
     let packed = pack_tiled(&conv.weight.data, shape, tile.tile_channels() as usize);
     let (weight, weight_bytes) =
-        upload_weights(ctx, &format!("{name}.weight"), &packed, precision)?;
+        upload_weights(ctx, &format!("{name}.weight"), &packed, Precision::F32)?;
     drop(packed);
     let tiles = (p.tiles_m * p.tiles_n) as u64;
     let mut groups = workgroups(ctx, name, tiles * WORKGROUP as u64)?;
@@ -135,21 +127,6 @@ pub fn build(
         groups,
         cost(conv, out, io, weight_bytes + bias.len() as u64 * 4),
     );
-    let bias_buf = storage_f32(ctx, &format!("{name}.bias"), &bias)?;
-    let reduce_step = reduce::build(
-        ctx,
-        name,
-        Reduce {
-            partial,
-            splits,
-            len4,
-            out_c4,
-            out_hw: out[1] * out[2],
-            bias: &bias_buf,
-            residual: io.inputs.get(1).copied(),
-            flags: flags(conv, io),
-            output: io.output,
-        },
-    )?;
+    let reduce_step = split_reduce(ctx, name, conv, out, io, partial, splits, &bias)?;
     Ok(vec![partial_step, reduce_step])
 }
