@@ -133,6 +133,30 @@ fn adapters_lists_at_least_one_adapter_as_json() {
             .unwrap()
             > 0
     );
+    // What the engine uses of each adapter, so a report says why two adapters took different
+    // kernels.
+    for a in list {
+        let uses = &a["engine_uses"];
+        let ts = uses["timestamps"].as_str().unwrap();
+        assert!(
+            ["inside passes", "between passes", "none"].contains(&ts),
+            "{a}"
+        );
+        assert!(uses["shader_f16"].is_boolean(), "{a}");
+        assert!(uses["subgroup_sizes"].is_string(), "{a}");
+        let coop = uses["cooperative_matrix"].as_array().unwrap();
+        // Neither lavapipe nor llvmpipe GL offers matrix units.
+        if a["name"].as_str().unwrap().contains("llvmpipe") {
+            assert!(coop.is_empty(), "{a}");
+        }
+    }
+    let text = cli(&["adapters"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(
+        stdout(&text).contains("engine uses: subgroups "),
+        "{}",
+        stdout(&text)
+    );
 }
 
 #[test]

@@ -102,7 +102,9 @@ fn lavapipe_and_llvmpipe_both_pass_the_quick_suite() {
     }
     let markdown = std::fs::read_to_string(&md).unwrap();
     assert!(
-        markdown.contains("| adapter | backend |") && markdown.matches("| PASS |").count() >= 4,
+        markdown.contains("| adapter | backend |")
+            && markdown.matches("| PASS |").count() >= 4
+            && markdown.contains("Engine uses: subgroups "),
         "{markdown}"
     );
 }

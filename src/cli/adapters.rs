@@ -34,6 +34,7 @@ pub fn run(args: AdaptersArgs) -> Result<()> {
                 println!("      {k:<40} {v}");
             }
             println!("      features: {}", a.features.join(", "));
+            println!("      engine uses: {}", a.engine_uses.line());
         }
     }
     if adapters.is_empty() {

@@ -72,6 +72,8 @@ pub struct AdapterSummary {
     pub features: Vec<String>,
     /// The limits that matter to this engine, by wgpu's names.
     pub limits: HashMap<String, u64>,
+    /// What the engine uses of it (subgroups, f16, timestamps, cooperative matrices).
+    pub engine_uses: super::EngineCapabilities,
 }
 
 impl AdapterSummary {
@@ -129,6 +131,7 @@ impl AdapterSummary {
                 .map(|(n, _)| n.to_string())
                 .collect(),
             limits,
+            engine_uses: super::EngineCapabilities::of(adapter),
         }
     }
 }
@@ -438,16 +441,12 @@ impl GpuContext {
     /// Whether the adapter runs compute in subgroups of exactly 8 lanes (lavapipe on AVX), which the
     /// tuned convolutions exploit to share weights between lanes.
     pub fn subgroup8(&self) -> bool {
-        self.features.contains(wgpu::Features::SUBGROUP)
-            && self.info.subgroup_min_size == 8
-            && self.info.subgroup_max_size == 8
+        super::subgroup8(self.features, &self.info)
     }
 
     /// Whether per-dispatch timestamps can be written inside a compute pass (for profiles).
     pub fn can_profile(&self) -> bool {
-        self.features.contains(
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
-        )
+        super::timestamps(self.features) == "inside passes"
     }
 
     /// Why the device was lost, if it was. A lost device stays lost: make a new context (and

@@ -1,8 +1,10 @@
 //! Everything about the GPU that is not a kernel: adapter choice, the device and its pipeline
 //! cache, and the dispatches recorded on it.
 
+mod capabilities;
 mod context;
 mod dispatch;
 
+pub use capabilities::{EngineCapabilities, describe_cooperative_matrix, subgroup8, timestamps};
 pub use context::*;
 pub use dispatch::{Cost, Dispatch, read_buffer, storage_f16, storage_f32, uniform, workgroups};

@@ -63,6 +63,9 @@ pub struct AdapterReport {
     pub limits: String,
     /// Set when the adapter could not even open a device.
     pub init_error: Option<String>,
+    /// What the engine used of the opened device (subgroups, f16, timestamps, cooperative
+    /// matrices): why this adapter took the kernels it took. `None` when no device opened.
+    pub engine_uses: Option<crate::gpu::EngineCapabilities>,
     /// Every check, in the order run.
     pub checks: Vec<Check>,
 }
@@ -333,6 +336,7 @@ pub async fn check_adapter(
             "adapter".into()
         },
         init_error: None,
+        engine_uses: None,
         checks: Vec::new(),
     };
     let ctx = match GpuContext::from_adapter(adapter, webgpu_default_limits).await {
@@ -342,6 +346,11 @@ pub async fn check_adapter(
             return report;
         }
     };
+    report.engine_uses = Some(crate::gpu::EngineCapabilities::from_parts(
+        ctx.features,
+        &ctx.info,
+        &adapter.cooperative_matrix_properties(),
+    ));
     if let Some(f) = fault
         && let Err(e) = ctx.inject_fault(f)
     {

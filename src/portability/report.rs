@@ -82,6 +82,9 @@ pub fn markdown(reports: &[AdapterReport], version: &str) -> String {
             let _ = writeln!(s, "Could not open a device: {e}");
             continue;
         }
+        if let Some(uses) = &r.engine_uses {
+            let _ = writeln!(s, "Engine uses: {}.\n", uses.line());
+        }
         let _ = writeln!(
             s,
             "| check | status | max abs error | max rel error | max ULP | tolerance | time (ms) | note |"
@@ -153,6 +156,9 @@ pub fn text_summary(reports: &[AdapterReport]) -> String {
         );
         if let Some(e) = &r.init_error {
             let _ = writeln!(s, "      could not open a device: {e}");
+        }
+        if let Some(uses) = &r.engine_uses {
+            let _ = writeln!(s, "      engine uses: {}", uses.line());
         }
         for c in failed {
             let _ = writeln!(
