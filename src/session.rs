@@ -396,7 +396,7 @@ impl Session {
     /// launch gaps and barriers included, without the submit, upload and read-back a run's wall
     /// time also counts. `None` where the adapter has no TIMESTAMP_QUERY.
     pub async fn pass_time_async(&self, input: &[f32], iters: usize) -> Result<Option<f64>> {
-        if !self.ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        if self.ctx.timestamps() == crate::gpu::Timestamps::None {
             return Ok(None);
         }
         let dev = &self.ctx.device;

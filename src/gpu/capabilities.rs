@@ -15,9 +15,8 @@ pub struct EngineCapabilities {
     pub subgroup8_kernels: bool,
     /// Whether f16 convolutions can run (SHADER_F16).
     pub shader_f16: bool,
-    /// "inside passes" (per-dispatch profiles and the tuner's GPU timing), "between passes"
-    /// (GPU time per forward pass only) or "none" (wall time only).
-    pub timestamps: String,
+    /// Where timestamps can be written.
+    pub timestamps: Timestamps,
     /// Cooperative-matrix configurations as "MxNxK AB->C" (empty where there are none).
     pub cooperative_matrix: Vec<String>,
 }
@@ -29,21 +28,46 @@ pub fn subgroup8(features: wgpu::Features, info: &wgpu::AdapterInfo) -> bool {
         && info.subgroup_max_size == 8
 }
 
-/// How much of the timestamp machinery `features` offers.
-pub fn timestamps(features: wgpu::Features) -> &'static str {
-    if features
-        .contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
-    {
-        "inside passes"
-    } else if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
-        "between passes"
-    } else {
-        "none"
+/// How much of the timestamp machinery a device offers. Written as "inside passes", "between
+/// passes" or "none" in reports and JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Timestamps {
+    /// Around every dispatch inside a pass: per-dispatch profiles and GPU-timed tuning.
+    #[serde(rename = "inside passes")]
+    InsidePasses,
+    /// At pass boundaries only: GPU time per forward pass and GPU-timed tuning.
+    #[serde(rename = "between passes")]
+    BetweenPasses,
+    /// None: wall time only.
+    #[serde(rename = "none")]
+    None,
+}
+
+impl Timestamps {
+    /// What `features` offers.
+    pub fn of(features: wgpu::Features) -> Self {
+        if features.contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+        ) {
+            Self::InsidePasses
+        } else if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            Self::BetweenPasses
+        } else {
+            Self::None
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Self::InsidePasses => "inside passes",
+            Self::BetweenPasses => "between passes",
+            Self::None => "none",
+        }
     }
 }
 
 /// One cooperative-matrix configuration, e.g. "16x16x16 F16->F32".
-pub fn describe_cooperative_matrix(p: &wgpu::CooperativeMatrixProperties) -> String {
+fn describe_cooperative_matrix(p: &wgpu::CooperativeMatrixProperties) -> String {
     format!(
         "{}x{}x{} {:?}->{:?}{}",
         p.m_size,
@@ -77,7 +101,7 @@ impl EngineCapabilities {
             subgroup_sizes,
             subgroup8_kernels: subgroup8(features, info),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
-            timestamps: timestamps(features).to_string(),
+            timestamps: Timestamps::of(features),
             cooperative_matrix: cooperative
                 .iter()
                 .map(describe_cooperative_matrix)
@@ -111,7 +135,7 @@ impl EngineCapabilities {
                 ""
             },
             if self.shader_f16 { "yes" } else { "no" },
-            self.timestamps,
+            self.timestamps.words(),
             coop
         )
     }

@@ -444,9 +444,14 @@ impl GpuContext {
         super::subgroup8(self.features, &self.info)
     }
 
+    /// Where timestamps can be written on this device.
+    pub fn timestamps(&self) -> super::Timestamps {
+        super::Timestamps::of(self.features)
+    }
+
     /// Whether per-dispatch timestamps can be written inside a compute pass (for profiles).
     pub fn can_profile(&self) -> bool {
-        super::timestamps(self.features) == "inside passes"
+        self.timestamps() == super::Timestamps::InsidePasses
     }
 
     /// Why the device was lost, if it was. A lost device stays lost: make a new context (and

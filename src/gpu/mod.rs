@@ -5,6 +5,6 @@ mod capabilities;
 mod context;
 mod dispatch;
 
-pub use capabilities::{EngineCapabilities, describe_cooperative_matrix, subgroup8, timestamps};
+pub use capabilities::{EngineCapabilities, Timestamps, subgroup8};
 pub use context::*;
 pub use dispatch::{Cost, Dispatch, read_buffer, storage_f16, storage_f32, uniform, workgroups};

@@ -46,7 +46,7 @@ pub fn timer_name(ctx: &GpuContext) -> &'static str {
 }
 
 fn has_timestamps(ctx: &GpuContext) -> bool {
-    ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    ctx.timestamps() != crate::gpu::Timestamps::None
 }
 
 /// A layer of shape `s` with seeded He-initialised weights (normal, std sqrt(2 / fan-in), so the
