@@ -20,6 +20,17 @@ fn load_input(n: u32, c: u32, y: i32, x: i32) -> f32 {
     return input[((n * p.in_c + c) * p.in_h + u32(y)) * p.in_w + u32(x)];
 }
 
+// Output pixel `pixel` of image `n` for the 4 channels of block `ob` (those that exist).
+fn store(n: u32, pixel: u32, ob: u32, v: vec4<f32>) {
+    let out_hw = p.out_h * p.out_w;
+    for (var l = 0u; l < 4u; l++) {
+        let oc = ob * 4u + l;
+        if (pixel < out_hw && oc < p.out_c) {
+            output[(n * p.out_c + oc) * out_hw + pixel] = v[l];
+        }
+    }
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let out_hw = p.out_h * p.out_w;
@@ -60,14 +71,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var j = 0u; j < 4u; j++) {
-        let pixel = block * 4u + j;
-        for (var l = 0u; l < 4u; l++) {
-            let oc = ob * 4u + l;
-            if (pixel < out_hw && oc < p.out_c) {
-                output[(n * p.out_c + oc) * out_hw + pixel] = acc[j][l];
-            }
-        }
-    }
+    store(n, block * 4u, ob, acc0);
+    store(n, block * 4u + 1u, ob, acc1);
+    store(n, block * 4u + 2u, ob, acc2);
+    store(n, block * 4u + 3u, ob, acc3);
 }

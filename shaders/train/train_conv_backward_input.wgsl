@@ -31,6 +31,22 @@ fn load_dy(n: u32, o: u32, ty: i32, tx: i32) -> f32 {
     return dy[((n * p.out_c + o) * p.out_h + oy) * p.out_w + ox];
 }
 
+// Input pixel `pixel` of image `n` for the 4 channels of block `cb`, added with ACCUMULATE.
+fn store(n: u32, pixel: u32, cb: u32, v: vec4<f32>) {
+    let in_hw = p.in_h * p.in_w;
+    for (var l = 0u; l < 4u; l++) {
+        let ch = cb * 4u + l;
+        if (pixel < in_hw && ch < p.in_c) {
+            let at = (n * p.in_c + ch) * in_hw + pixel;
+            var total = v[l];
+            if ((p.flags & ACCUMULATE) != 0u) {
+                total += dx[at];
+            }
+            dx[at] = total;
+        }
+    }
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let in_hw = p.in_h * p.in_w;
@@ -70,19 +86,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var j = 0u; j < 4u; j++) {
-        let pixel = block * 4u + j;
-        for (var l = 0u; l < 4u; l++) {
-            let ch = cb * 4u + l;
-            if (pixel < in_hw && ch < p.in_c) {
-                let at = (n * p.in_c + ch) * in_hw + pixel;
-                var v = acc[j][l];
-                if ((p.flags & ACCUMULATE) != 0u) {
-                    v += dx[at];
-                }
-                dx[at] = v;
-            }
-        }
-    }
+    store(n, block * 4u, cb, acc0);
+    store(n, block * 4u + 1u, cb, acc1);
+    store(n, block * 4u + 2u, cb, acc2);
+    store(n, block * 4u + 3u, cb, acc3);
 }

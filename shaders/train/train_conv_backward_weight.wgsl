@@ -21,6 +21,17 @@ fn load_input(n: u32, c: u32, y: i32, x: i32) -> f32 {
     return input[((n * p.in_c + c) * p.in_h + u32(y)) * p.in_w + u32(x)];
 }
 
+// Output channel `oc`'s 4 taps of block `kb` (those that exist), from `base`.
+fn store(base: u32, oc: u32, kb: u32, v: vec4<f32>) {
+    let k_len = p.in_c * p.kernel_h * p.kernel_w;
+    for (var j = 0u; j < 4u; j++) {
+        let tap = kb * 4u + j;
+        if (oc < p.out_c && tap < k_len) {
+            output[base + oc * k_len + tap] = v[j];
+        }
+    }
+}
+
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let khw = p.kernel_h * p.kernel_w;
@@ -73,18 +84,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     var base = p.grad_offset;
     if (p.chunks > 1u) {
         base = chunk * p.out_c * k_len;
     }
-    for (var l = 0u; l < 4u; l++) {
-        let oc = ob * 4u + l;
-        for (var j = 0u; j < 4u; j++) {
-            let tap = kb * 4u + j;
-            if (oc < p.out_c && tap < k_len) {
-                output[base + oc * k_len + tap] = acc[l][j];
-            }
-        }
-    }
+    store(base, ob * 4u, kb, acc0);
+    store(base, ob * 4u + 1u, kb, acc1);
+    store(base, ob * 4u + 2u, kb, acc2);
+    store(base, ob * 4u + 3u, kb, acc3);
 }
