@@ -8,6 +8,7 @@ mod info;
 mod output;
 mod portability;
 mod run;
+mod train_step;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -167,6 +168,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Does each adapter compute ResNet right, and how fast?
     Portability(portability::PortabilityArgs),
+    /// SGD steps in train mode on one batch, writing logits, gradients and state (to compare with another framework)
+    TrainStep(train_step::TrainStepArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -179,5 +182,6 @@ pub fn main() -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Portability(a) => portability::run(a),
+        Command::TrainStep(a) => train_step::run(a),
     }
 }
