@@ -159,7 +159,7 @@ fn gpu_training_steps_match_pytorch_for_resnet20_and_plain20() {
         let mut trainer = Trainer::new(common::gpu(), graph, labels.len(), Hyper::default())
             .unwrap_or_else(|e| panic!("{net}: {e}"));
         let losses3 = npy_f32(net, "losses3.npy");
-        let loss = trainer.step(&input, &labels).unwrap();
+        let loss = trainer.step(&input, &labels).unwrap().loss;
         let want_loss = npy_f32(net, "loss.npy")[0];
         eprintln!("{net}: loss {loss} (PyTorch {want_loss})");
         check(&format!("{net} loss"), &[loss], &[want_loss], 0.0, 1e-5);
@@ -186,7 +186,7 @@ fn gpu_training_steps_match_pytorch_for_resnet20_and_plain20() {
         );
         let mut losses = vec![loss];
         for _ in 0..2 {
-            losses.push(trainer.step(&input, &labels).unwrap());
+            losses.push(trainer.step(&input, &labels).unwrap().loss);
         }
         eprintln!("{net}: losses {losses:?} (PyTorch {losses3:?})");
         check(&format!("{net} losses"), &losses, &losses3, 0.0, step3);

@@ -1,6 +1,7 @@
 // Training: softmax cross-entropy of each image's logits against its label, one invocation per
-// image: the image's loss (log-sum-exp minus the label's logit, max-shifted) goes to `losses`
-// (the host averages them: the one value a step reads back), and the gradient of the batch mean,
+// image: the image's loss (log-sum-exp minus the label's logit, max-shifted) goes to `losses[n]`
+// and whether it is misclassified (1 or 0; ties count as errors) to `losses[batch + n]` (the host
+// averages both: all a step reads back), and the gradient of the batch mean,
 // (softmax - one_hot) / batch, to dlogits.
 
 // include: flat_index
@@ -30,6 +31,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let label = labels[n];
     losses[n] = log(sum) + top - logits[row + label];
+    var wrong = 0.0;
+    for (var k = 0u; k < classes; k++) {
+        if (k != label && logits[row + k] >= logits[row + label]) {
+            wrong = 1.0;
+        }
+    }
+    losses[p.batch + n] = wrong;
     let scale = 1.0 / f32(p.batch);
     for (var k = 0u; k < classes; k++) {
         var g = exp(logits[row + k] - top) / sum;

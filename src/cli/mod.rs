@@ -8,6 +8,7 @@ mod info;
 mod output;
 mod portability;
 mod run;
+mod train;
 mod train_step;
 
 use anyhow::Result;
@@ -168,6 +169,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Does each adapter compute ResNet right, and how fast?
     Portability(portability::PortabilityArgs),
+    /// Train a CIFAR-style net of the paper on Fashion-MNIST on the GPU
+    Train(train::TrainArgs),
     /// SGD steps in train mode on one batch, writing logits, gradients and state (to compare with another framework)
     TrainStep(train_step::TrainStepArgs),
 }
@@ -182,6 +185,7 @@ pub fn main() -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Portability(a) => portability::run(a),
+        Command::Train(a) => train::run(a),
         Command::TrainStep(a) => train_step::run(a),
     }
 }

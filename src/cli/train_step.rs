@@ -102,8 +102,8 @@ pub fn run(args: TrainStepArgs) -> Result<()> {
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let mut trainer = Trainer::new(ctx, graph, n, args.hyper.hyper()?)?;
     for step in 0..args.steps {
-        let loss = trainer.step(&input.data, &labels)?;
-        println!("step {}: loss {loss:.7}", step + 1);
+        let stats = trainer.step(&input.data, &labels)?;
+        println!("step {}: loss {:.7}", step + 1, stats.loss);
         if step == 0 {
             if let Some(out) = &args.logits {
                 let logits = trainer.logits()?;

@@ -43,6 +43,7 @@ pub struct Trainer {
     steps: i64,
     weights: wgpu::Buffer,
     grads: wgpu::Buffer,
+    velocity: wgpu::Buffer,
     running: wgpu::Buffer,
     /// One activation and one gradient per value (none for the input's gradient).
     acts: Vec<wgpu::Buffer>,
@@ -110,7 +111,8 @@ impl Trainer {
         }
         let scratch = storage_zeroed(&ctx, "train.scratch", scratch_len(&graph, batch))?;
         let labels = storage_zeroed(&ctx, "train.labels", batch)?;
-        let losses = storage_zeroed(&ctx, "train.losses", batch)?;
+        // Per image: the loss, then whether it was misclassified.
+        let losses = storage_zeroed(&ctx, "train.losses", 2 * batch)?;
         let sgd_params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("train.sgd"),
             size: std::mem::size_of::<TrainSgdParams>() as u64,
@@ -153,6 +155,7 @@ impl Trainer {
             steps: 0,
             weights,
             grads,
+            velocity,
             running: running_buf,
             acts,
             labels,
@@ -192,9 +195,9 @@ impl Trainer {
         &self.params
     }
 
-    /// One SGD step on `input` (NCHW, `batch` images) with class `labels`; returns the mean
-    /// softmax cross-entropy of the batch before the update.
-    pub async fn step_async(&mut self, input: &[f32], labels: &[usize]) -> Result<f32> {
+    /// One SGD step on `input` (NCHW, `batch` images) with class `labels`; returns the batch's
+    /// mean softmax cross-entropy and error rate in train mode, before the update.
+    pub async fn step_async(&mut self, input: &[f32], labels: &[usize]) -> Result<StepStats> {
         self.ctx.check_alive()?;
         let image = len(self.graph.shape(0));
         require!(
@@ -246,14 +249,18 @@ impl Trainer {
                 d.record(&mut pass);
             }
         }
-        let staging = self.staging(self.batch);
-        encoder.copy_buffer_to_buffer(&self.losses, 0, &staging, 0, self.batch as u64 * 4);
+        let staging = self.staging(2 * self.batch);
+        encoder.copy_buffer_to_buffer(&self.losses, 0, &staging, 0, 2 * self.batch as u64 * 4);
         queue.submit([encoder.finish()]);
-        let losses: Vec<f32> =
-            bytemuck::pod_collect_to_vec(&read_buffer(&self.ctx, &staging).await?);
+        let read: Vec<f32> = bytemuck::pod_collect_to_vec(&read_buffer(&self.ctx, &staging).await?);
         self.steps += 1;
-        let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / self.batch as f64;
-        Ok(mean as f32)
+        let mean =
+            |v: &[f32]| (v.iter().map(|&l| l as f64).sum::<f64>() / self.batch as f64) as f32;
+        let (losses, wrong) = read.split_at(self.batch);
+        Ok(StepStats {
+            loss: mean(losses),
+            error: mean(wrong),
+        })
     }
 
     /// The train-mode logits of the last step's forward pass (before its update), NCHW.
@@ -261,6 +268,35 @@ impl Trainer {
         let out = self.graph.output;
         self.download(&self.acts[out], 0, self.batch * len(self.graph.shape(out)))
             .await
+    }
+
+    /// The momentum of every trainable tensor (for checkpoints).
+    pub async fn velocity_async(&self) -> Result<Vec<(String, Tensor)>> {
+        let flat = self.download(&self.velocity, 0, self.param_len).await?;
+        self.split(&flat)
+    }
+
+    /// Restores the momentum of every trainable tensor (from a checkpoint), by name.
+    pub fn set_velocity(&self, named: &[(String, Tensor)]) -> Result<()> {
+        let mut flat = vec![0.0f32; self.param_len];
+        for (p, &at) in self.params.iter().zip(&self.offsets) {
+            let (_, t) = named.iter().find(|(n, _)| *n == p.name).ok_or_else(|| {
+                Error::InvalidInput(format!("the checkpoint has no momentum for {}", p.name))
+            })?;
+            require!(
+                t.shape == p.shape,
+                InvalidInput,
+                "the checkpoint's momentum for {} has shape {:?}, not {:?}",
+                p.name,
+                t.shape,
+                p.shape
+            );
+            flat[at..at + t.data.len()].copy_from_slice(&t.data);
+        }
+        self.ctx
+            .queue
+            .write_buffer(&self.velocity, 0, bytemuck::cast_slice(&flat));
+        Ok(())
     }
 
     /// The last step's gradient of every trainable tensor (weight decay not included), with
@@ -341,7 +377,7 @@ impl Trainer {
 #[cfg(not(target_arch = "wasm32"))]
 impl Trainer {
     /// [`Trainer::step_async`], blocking.
-    pub fn step(&mut self, input: &[f32], labels: &[usize]) -> Result<f32> {
+    pub fn step(&mut self, input: &[f32], labels: &[usize]) -> Result<StepStats> {
         pollster::block_on(self.step_async(input, labels))
     }
 
@@ -355,10 +391,24 @@ impl Trainer {
         pollster::block_on(self.gradients_async())
     }
 
+    /// [`Trainer::velocity_async`], blocking.
+    pub fn velocity(&self) -> Result<Vec<(String, Tensor)>> {
+        pollster::block_on(self.velocity_async())
+    }
+
     /// [`Trainer::graph_async`], blocking.
     pub fn graph(&self) -> Result<Graph> {
         pollster::block_on(self.graph_async())
     }
+}
+
+/// What one step measured, in train mode, before its update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean softmax cross-entropy of the batch.
+    pub loss: f32,
+    /// Fraction of the batch misclassified (ties count as errors).
+    pub error: f32,
 }
 
 /// Refuses graphs the training kernels do not cover, naming the layer.
