@@ -167,3 +167,253 @@ fn save_state_to_a_missing_folder_is_an_io_error() {
     let err = state_dict::save_state(&out, &g, 0, None).unwrap_err();
     assert_eq!(err.kind(), "Io", "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Whole training steps against PyTorch.
+
+use resnet_wgpu::reference::train::{CpuTrainer, Hyper};
+
+/// The fixture batch: NCHW input and labels.
+fn fixture_batch(net: &str) -> (Vec<f32>, Vec<usize>, usize) {
+    let input = common::npy(&fixture(net, "input.npy"));
+    let bytes = std::fs::read(fixture(net, "labels.npy")).unwrap();
+    let labels: Vec<i64> = npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap();
+    let labels = labels.into_iter().map(|l| l as usize).collect();
+    (input.data, labels, input.shape[0])
+}
+
+/// Every f32 tensor of a safetensors file, and the I64 ones as f32 too (num_batches_tracked).
+fn read_tensors(path: &Path) -> Vec<(String, String, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let values = match t.dtype() {
+                safetensors::Dtype::F32 => t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+                safetensors::Dtype::I64 => t
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+                other => panic!("{name}: unexpected dtype {other:?}"),
+            };
+            (name, format!("{:?}", t.dtype()), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// How far one tensor is from PyTorch's: the max abs error, and that error relative to `scale`
+/// (the tensor's largest |value|, or for a state after training the largest change training made
+/// to it, so that a wrong update cannot hide behind the size of the weights).
+fn max_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    got.iter().zip(want).fold(0.0f64, |m, (&g, &w)| {
+        let d = (g as f64 - w as f64).abs();
+        assert!(d.is_finite(), "non-finite value: got {g}, want {w}");
+        m.max(d)
+    })
+}
+
+fn max_abs(v: &[f32]) -> f64 {
+    v.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64))
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (&x, &y)| m.max((x as f64 - y as f64).abs()))
+}
+
+/// Checks that every tensor of `got` is within `tol` (relative, see [`max_err`]) of `want`;
+/// returns the worst relative error and prints each tensor's that is over a tenth of `tol`.
+fn check_tensors(
+    what: &str,
+    got: &[(String, Vec<f32>)],
+    want: &[(String, Vec<f32>)],
+    scale: impl Fn(&str, &[f32]) -> f64,
+    tol: f64,
+) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: tensor count");
+    let mut worst = 0.0f64;
+    for ((name, g), (wname, w)) in got.iter().zip(want) {
+        assert_eq!(name, wname, "{what}");
+        let s = scale(name, w);
+        assert!(s > 0.0, "{what} {name}: a zero reference checks nothing");
+        let e = max_err(g, w);
+        if e / s > tol / 10.0 {
+            eprintln!(
+                "  {what} {name}: max abs err {e:.2e}, relative {:.2e}",
+                e / s
+            );
+        }
+        assert!(
+            e / s <= tol,
+            "{what} {name}: max abs err {e:.2e} is {:.2e} of {s:.2e}, over {tol:.0e}",
+            e / s
+        );
+        worst = worst.max(e / s);
+    }
+    eprintln!("{what}: worst relative error {worst:.2e} (tolerance {tol:.0e})");
+    worst
+}
+
+/// Tolerances per net, each a few times the error measured against PyTorch (see
+/// [`training_matches_pytorch`]).
+struct Tolerances {
+    logits: f64,
+    loss: f64,
+    grads: f64,
+    step1: f64,
+    losses3: f64,
+    step3: f64,
+}
+
+/// The state_dict of a trainer as a sorted list, num_batches_tracked included, through
+/// save_state (so the checkpoint writer is under test too).
+fn trainer_state(t: &CpuTrainer, name: &str) -> Vec<(String, Vec<f32>)> {
+    let p = scratch(name);
+    state_dict::save_state(&p, &t.graph, t.steps, None).unwrap();
+    let out = named(&p);
+    std::fs::remove_file(&p).unwrap();
+    out
+}
+
+fn named(path: &Path) -> Vec<(String, Vec<f32>)> {
+    read_tensors(path)
+        .into_iter()
+        .map(|(n, _, v)| (n, v))
+        .collect()
+}
+
+/// One, then two more CPU training steps against PyTorch: logits, loss, every gradient, the state
+/// after one step, the three losses, the state after three.
+fn training_matches_pytorch(net: &str, arch: &str, tol: Tolerances) {
+    let (input, labels, batch) = fixture_batch(net);
+    let mut t = CpuTrainer::new(fixture_graph(net, arch), Hyper::default());
+    let start = named(&fixture(net, "weights.safetensors"));
+    // A state tensor's scale is what training changed in it; num_batches_tracked (exact
+    // integers) by its value.
+    let change = |name: &str, want: &[f32]| {
+        let w0 = &start.iter().find(|(n, _)| n == name).unwrap().1;
+        let d = max_diff(want, w0);
+        if name.ends_with("num_batches_tracked") {
+            max_abs(want)
+        } else {
+            d
+        }
+    };
+    let timer = std::time::Instant::now();
+    let out = t.step(&input, &labels, batch);
+    eprintln!("{net}: one CPU training step took {:.1?}", timer.elapsed());
+    let logits = common::npy(&fixture(net, "logits_train.npy")).data;
+    let e = max_err(&out.logits, &logits) / max_abs(&logits);
+    eprintln!(
+        "{net} logits: relative error {e:.2e} (tolerance {:.0e})",
+        tol.logits
+    );
+    assert!(e <= tol.logits, "{net} logits: {e:.2e}");
+    let loss = common::npy(&fixture(net, "loss.npy")).data[0];
+    let e = (out.loss as f64 - loss as f64).abs() / loss as f64;
+    eprintln!(
+        "{net} loss {} vs torch {loss}: relative error {e:.2e}",
+        out.loss
+    );
+    assert!(e <= tol.loss, "{net} loss: {e:.2e}");
+    let mut grads: Vec<(String, Vec<f32>)> =
+        out.grads.into_iter().map(|(n, g)| (n, g.data)).collect();
+    grads.sort_by(|a, b| a.0.cmp(&b.0));
+    let want = named(&fixture(net, "grads.safetensors"));
+    check_tensors(
+        &format!("{net} grads"),
+        &grads,
+        &want,
+        |_, w| max_abs(w),
+        tol.grads,
+    );
+    let want = named(&fixture(net, "step1.safetensors"));
+    check_tensors(
+        &format!("{net} step 1"),
+        &trainer_state(&t, &format!("{net}-1")),
+        &want,
+        change,
+        tol.step1,
+    );
+    let mut losses = vec![out.loss];
+    for _ in 0..2 {
+        losses.push(t.step(&input, &labels, batch).loss);
+    }
+    let want = common::npy(&fixture(net, "losses3.npy")).data;
+    for (i, (&l, &w)) in losses.iter().zip(&want).enumerate() {
+        let e = (l as f64 - w as f64).abs() / w as f64;
+        eprintln!(
+            "{net} loss before step {}: {l} vs torch {w}: relative error {e:.2e}",
+            i + 1
+        );
+        assert!(e <= tol.losses3, "{net} losses3[{i}]: {e:.2e}");
+    }
+    let want = named(&fixture(net, "step3.safetensors"));
+    check_tensors(
+        &format!("{net} step 3"),
+        &trainer_state(&t, &format!("{net}-3")),
+        &want,
+        change,
+        tol.step3,
+    );
+}
+
+// Tolerances: a few times what was measured (relative errors as check_tensors defines them):
+//
+// | | resnet20 | plain20 |
+// |---|---|---|
+// | logits | 1.9e-7 | 1.4e-6 |
+// | loss | 7.8e-8 | 1.1e-7 |
+// | gradients (worst tensor) | 2.4e-6 | 8.2e-6 |
+// | state after 1 step | 1.4e-4 | 1.7e-4 |
+// | losses before steps 2, 3 | 6.8e-8, 0 | 1.1e-7, 9.3e-6 |
+// | state after 3 steps | 1.4e-3 | 1.2e-1 |
+//
+// plain-20's third step is chaotic on this batch, not wrong: perturbing its starting weights by
+// a relative 1e-6 (ten f32 ulps) moved our own gradients by 1.2e-2 of their scale at step 1 and
+// the state after 3 steps by up to 0.6 of its change (the BN betas), so two correct f32
+// implementations with different summation orders part that far. Its step-3 tolerance is loose;
+// resnet20's, well conditioned, would catch any error in momentum or weight decay.
+
+#[test]
+fn resnet20_training_matches_pytorch() {
+    training_matches_pytorch(
+        "resnet20",
+        "resnet20",
+        Tolerances {
+            logits: 1e-5,
+            loss: 1e-6,
+            grads: 5e-5,
+            step1: 1e-3,
+            losses3: 1e-6,
+            step3: 1e-2,
+        },
+    );
+}
+
+#[test]
+fn plain20_training_matches_pytorch() {
+    training_matches_pytorch(
+        "plain20",
+        "plain-20",
+        Tolerances {
+            logits: 1e-5,
+            loss: 1e-6,
+            grads: 5e-5,
+            step1: 1e-3,
+            losses3: 5e-5,
+            step3: 0.3,
+        },
+    );
+}
