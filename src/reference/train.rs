@@ -164,6 +164,15 @@ impl CpuTrainer {
         })
     }
 
+    /// The train-mode logits of a batch (batch statistics, nothing updated): what a step's
+    /// forward computes, for finite-difference checks of its gradients.
+    pub fn train_logits(&self, input: &[f32], batch: usize) -> Result<Vec<f32>> {
+        self.check_batch(input, &vec![0; batch], batch)?;
+        Ok(forward(&self.graph, input, batch)
+            .values
+            .swap_remove(self.graph.output))
+    }
+
     fn check_batch(&self, input: &[f32], labels: &[usize], batch: usize) -> Result<()> {
         let g = &self.graph;
         let per_image: usize = g.input_shape().iter().product();
