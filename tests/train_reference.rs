@@ -551,3 +551,35 @@ fn trainer_gradients_match_finite_differences_on_tiny_nets() {
     );
     check_trainer_gradients("imagenet bottleneck 2/3 option B", &g, 2, 2e-2);
 }
+
+#[test]
+fn the_trainer_refuses_bad_input_with_typed_errors() {
+    let g = tiny_net(false, BlockKind::Basic, Shortcut::A, &[4, 8, 16], [3, 8, 8]);
+    let fused = resnet_wgpu::graph::fuse::optimize(g.clone());
+    let err = CpuTrainer::try_new(fused, Hyper::default())
+        .err()
+        .expect("a fused graph");
+    assert_eq!(err.kind(), "Unsupported", "{err}");
+    let mut t = CpuTrainer::try_new(g, Hyper::default()).unwrap();
+    let input = vec![0.5f32; 2 * 3 * 64];
+    let cases: [(&[f32], &[usize], usize); 4] = [
+        (&input[1..], &[0, 1], 2),
+        (&input, &[0], 2),
+        (&input, &[0, 10], 2),
+        (&[], &[], 0),
+    ];
+    for (x, labels, batch) in cases {
+        let err = t.try_step(x, labels, batch).err().expect("refused");
+        assert_eq!(err.kind(), "InvalidInput", "{err}");
+    }
+    // Nothing was updated by the refused steps.
+    assert_eq!(t.steps, 0);
+    assert!(t.velocity.iter().flatten().all(|&v| v == 0.0));
+    // One image whose last batch norm sees a 1x1 map: one value per channel has no unbiased
+    // variance (PyTorch refuses it too).
+    let g = tiny_net(false, BlockKind::Basic, Shortcut::A, &[4, 8, 16], [3, 4, 4]);
+    let mut t = CpuTrainer::new(g, Hyper::default());
+    let err = t.try_step(&[0.5; 48], &[3], 1).err().expect("refused");
+    assert_eq!(err.kind(), "InvalidInput", "{err}");
+    assert!(t.try_step(&[0.5; 96], &[3, 4], 2).is_ok());
+}
