@@ -104,12 +104,7 @@ pub struct BatchNormTrain {
 }
 
 /// The values of channel `ch` of every image, in order.
-fn channel<'a>(
-    x: &'a [f32],
-    batch: usize,
-    shape: Shape,
-    ch: usize,
-) -> impl Iterator<Item = &'a f32> {
+fn channel(x: &[f32], batch: usize, shape: Shape, ch: usize) -> impl Iterator<Item = &f32> {
     let [c, h, w] = shape;
     (0..batch).flat_map(move |n| &x[(n * c + ch) * h * w..][..h * w])
 }
