@@ -132,8 +132,21 @@ impl CpuTrainer {
         let logits = fwd.values[g.output].clone();
         let classes = g.output_shape().iter().product();
         let (loss, dlogits) = bwd::softmax_cross_entropy(&logits, labels, classes);
-        let mut node_grads = backward(g, &fwd, dlogits, batch);
+        let node_grads = backward(g, &fwd, dlogits, batch);
         self.update_running_stats(&fwd, batch);
+        let grads = self.apply_sgd(node_grads);
+        self.steps += 1;
+        Ok(StepOutput {
+            logits,
+            loss,
+            grads,
+        })
+    }
+
+    /// SGD on every parameter from its gradient; returns the gradients by torch name, in
+    /// [`state_dict::params`] order.
+    fn apply_sgd(&mut self, mut node_grads: Vec<ParamGrad>) -> Vec<(String, Tensor)> {
+        let h = self.hyper;
         let mut grads = Vec::new();
         for (k, p) in state_dict::params(&self.graph).iter().enumerate() {
             let at = node_grads
@@ -144,24 +157,13 @@ impl CpuTrainer {
                 || vec![0.0; self.velocity[k].len()],
                 |i| node_grads.swap_remove(i).2,
             );
-            let h = self.hyper;
             let w = state_dict::param_data_mut(&mut self.graph, p);
-            bwd::sgd_step(
-                w,
-                &grad,
-                &mut self.velocity[k],
-                h.lr,
-                h.momentum,
-                h.weight_decay,
-            );
-            grads.push((p.name.clone(), Tensor::new(p.shape.clone(), grad)?));
+            let v = &mut self.velocity[k];
+            bwd::sgd_step(w, &grad, v, h.lr, h.momentum, h.weight_decay);
+            let shape = p.shape.clone();
+            grads.push((p.name.clone(), Tensor { shape, data: grad }));
         }
-        self.steps += 1;
-        Ok(StepOutput {
-            logits,
-            loss,
-            grads,
-        })
+        grads
     }
 
     /// The train-mode logits of a batch (batch statistics, nothing updated): what a step's
