@@ -117,7 +117,7 @@ fn channel_indices(batch: usize, shape: Shape, ch: usize) -> impl Iterator<Item 
 
 /// Train-mode batch norm: normalises each channel with its batch mean and biased variance over
 /// (N, H, W), then scales by gamma and shifts by beta. Two passes (mean, then squared
-/// deviations) so the variance does not suffer the cancellation of E[x^2] - E[x]^2.
+/// deviations) so the variance does not suffer the cancellation of mean(x^2) - mean(x)^2.
 pub fn batch_norm_train(
     x: &[f32],
     batch: usize,
