@@ -73,6 +73,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             },
             precision: args.session.precision,
             tune: args.session.tune,
+            tune_budget: args.session.tune_budget.0,
             ..Default::default()
         },
     )?;

@@ -135,6 +135,21 @@ pub fn save_state(
     num_batches_tracked: i64,
     arch: Option<&str>,
 ) -> Result<()> {
+    let metadata: HashMap<String, String> = arch
+        .map(|a| HashMap::from([("arch".to_string(), a.to_string())]))
+        .unwrap_or_default();
+    save_state_with(path, g, num_batches_tracked, metadata, &[])
+}
+
+/// [`save_state`] with any metadata (e.g. arch, dataset, mean, std, classes: what `classify`
+/// and `eval` read to preprocess and label) and extra f32 tensors (a checkpoint's momentum).
+pub fn save_state_with(
+    path: &Path,
+    g: &Graph,
+    num_batches_tracked: i64,
+    metadata: HashMap<String, String>,
+    extra: &[(String, Tensor)],
+) -> Result<()> {
     let mut entries: Vec<Entry> = params(g)
         .iter()
         .map(|p| Entry::f32(p.name.clone(), p.shape.clone(), param_data(g, p)))
@@ -153,7 +168,10 @@ pub fn save_state(
             });
         }
     }
-    let metadata = arch.map(|a| HashMap::from([("arch".to_string(), a.to_string())]));
+    for (name, t) in extra {
+        entries.push(Entry::f32(name.clone(), t.shape.clone(), &t.data));
+    }
+    let metadata = (!metadata.is_empty()).then_some(metadata);
     write_atomic(path, &serialize(path, &entries, metadata)?)
 }
 
