@@ -5,9 +5,25 @@
 
 use crate::graph::{Conv, Linear, MaxPool, Shape};
 
+/// The outputs `o` of one axis whose input `o * stride + k - pad` lies inside `0..input` for
+/// kernel offset `k`: padding contributes nothing to either gradient.
+fn inside(
+    k: usize,
+    stride: usize,
+    pad: usize,
+    input: usize,
+    output: usize,
+) -> std::ops::Range<usize> {
+    // o * stride + k >= pad and o * stride + k < input + pad.
+    let lo = pad.saturating_sub(k).div_ceil(stride);
+    let hi = (input + pad).saturating_sub(k).div_ceil(stride).min(output);
+    lo..hi.max(lo)
+}
+
 /// Calls `f(x_index, w_index, y_index)` for every pairing of an output pixel with a weight tap
-/// whose input pixel lies inside the image (padding contributes nothing to either gradient): the
-/// loop nest both conv gradients share, so they cannot disagree about which pairs exist.
+/// whose input pixel lies inside the image: the loop nest both conv gradients share, so they
+/// cannot disagree about which pairs exist. Output pixels vary fastest, so one weight tap's
+/// updates run along rows of dy and x.
 fn for_each_tap(
     batch: usize,
     in_shape: Shape,
@@ -22,23 +38,15 @@ fn for_each_tap(
     let (pt, pl) = (conv.pad[0], conv.pad[1]);
     for n in 0..batch {
         for o in 0..oc {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let yi = ((n * oc + o) * oh + oy) * ow + ox;
-                    for c in 0..ic {
-                        for ky in 0..kh {
-                            let Some(iy) = (oy * sh + ky).checked_sub(pt).filter(|&v| v < ih)
-                            else {
-                                continue;
-                            };
-                            for kx in 0..kw {
-                                let Some(ix) = (ox * sw + kx).checked_sub(pl).filter(|&v| v < iw)
-                                else {
-                                    continue;
-                                };
-                                let xi = ((n * ic + c) * ih + iy) * iw + ix;
-                                let wi = ((o * ic + c) * kh + ky) * kw + kx;
-                                f(xi, wi, yi);
+            for c in 0..ic {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wi = ((o * ic + c) * kh + ky) * kw + kx;
+                        for oy in inside(ky, sh, pt, ih, oh) {
+                            let x_row = ((n * ic + c) * ih + oy * sh + ky - pt) * iw;
+                            let y_row = ((n * oc + o) * oh + oy) * ow;
+                            for ox in inside(kx, sw, pl, iw, ow) {
+                                f(x_row + ox * sw + kx - pl, wi, y_row + ox);
                             }
                         }
                     }
@@ -96,12 +104,7 @@ pub struct BatchNormTrain {
 }
 
 /// The values of channel `ch` of every image, in order.
-fn channel<'a>(
-    x: &'a [f32],
-    batch: usize,
-    shape: Shape,
-    ch: usize,
-) -> impl Iterator<Item = &'a f32> {
+fn channel(x: &[f32], batch: usize, shape: Shape, ch: usize) -> impl Iterator<Item = &f32> {
     let [c, h, w] = shape;
     (0..batch).flat_map(move |n| &x[(n * c + ch) * h * w..][..h * w])
 }
@@ -114,7 +117,7 @@ fn channel_indices(batch: usize, shape: Shape, ch: usize) -> impl Iterator<Item 
 
 /// Train-mode batch norm: normalises each channel with its batch mean and biased variance over
 /// (N, H, W), then scales by gamma and shifts by beta. Two passes (mean, then squared
-/// deviations) so the variance does not suffer the cancellation of E[x^2] - E[x]^2.
+/// deviations) so the variance does not suffer the cancellation of mean(x^2) - mean(x)^2.
 pub fn batch_norm_train(
     x: &[f32],
     batch: usize,

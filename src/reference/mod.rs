@@ -2,6 +2,7 @@
 //! Layout NCHW; sums accumulate in f64 so the reference is the more accurate side of a comparison.
 
 pub mod backward;
+pub mod train;
 
 use crate::graph::{BatchNorm, Conv, Graph, Linear, MaxPool, Op, Shape};
 
