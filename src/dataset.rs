@@ -38,7 +38,13 @@ impl Dataset {
     /// [`Dataset::input`] with the image moved by `shift` = (down, right) pixels inside its
     /// padded frame (what moves out is lost, what moves in is the zero border) and, with `flip`,
     /// mirrored left to right: the training augmentation.
-    pub fn shifted_input(&self, i: usize, pre: &Preprocess, shift: [isize; 2], flip: bool) -> Vec<f32> {
+    pub fn shifted_input(
+        &self,
+        i: usize,
+        pre: &Preprocess,
+        shift: [isize; 2],
+        flip: bool,
+    ) -> Vec<f32> {
         let [_, oh, ow] = pre.output_shape();
         let pad = pre.pad as isize;
         let pixels = &self.images[i * self.rows * self.cols..][..self.rows * self.cols];
@@ -50,7 +56,8 @@ impl Dataset {
                 if flip {
                     sx = self.cols as isize - 1 - sx;
                 }
-                let inside = sy >= 0 && sx >= 0 && (sy as usize) < self.rows && (sx as usize) < self.cols;
+                let inside =
+                    sy >= 0 && sx >= 0 && (sy as usize) < self.rows && (sx as usize) < self.cols;
                 let v = if inside {
                     pixels[sy as usize * self.cols + sx as usize] as f32 / 255.0
                 } else {

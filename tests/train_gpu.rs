@@ -21,24 +21,35 @@ struct Net {
     arch: &'static str,
     grads: f64,
     step1: f64,
+    losses: f64,
     step3: f64,
 }
 
 const NETS: [Net; 2] = [
-    // Measured on lavapipe: gradients 4.5e-6, state after 1 step 2.0e-6, after 3 steps 2.6e-4.
+    // Measured on lavapipe: gradients 4.5e-6, state after 1 step 2.0e-6, losses 1.6e-7, state
+    // after 3 steps 2.6e-4.
     Net {
         folder: "resnet20",
         arch: "resnet20",
         grads: 2e-5,
         step1: 1e-5,
+        losses: 2e-6,
         step3: 1e-3,
     },
+    // Plain-20 is ill-conditioned on this batch: gradients 5.9e-2 (layer3.2.conv2.weight; the
+    // same 6.7e-2 against the f64 CPU trainer, whose own gradients move 1.2e-2 when the weights
+    // move by 1e-6, tests/train_reference.rs), state after 1 step 1.1e-2, losses 1.9e-4, state
+    // after 3 steps 0.51 (a BN beta of 9e-3 that PyTorch's rounding moves elsewhere: the
+    // bound only catches blow-ups there). The
+    // small plain net of the test below agrees with the CPU trainer to 7.6e-7, so these bounds
+    // measure the net's conditioning, not a kernel; ResNet-20's are the ones that catch errors.
     Net {
         folder: "plain20",
         arch: "plain-20",
-        grads: 1e-1,
-        step1: 1e-1,
-        step3: 1e-1,
+        grads: 0.2,
+        step1: 5e-2,
+        losses: 1e-3,
+        step3: 1.0,
     },
 ];
 
@@ -146,6 +157,7 @@ fn gpu_training_steps_match_pytorch_for_resnet20_and_plain20() {
         arch,
         grads,
         step1,
+        losses: losses_tol,
         step3,
     } in NETS
     {
@@ -189,7 +201,7 @@ fn gpu_training_steps_match_pytorch_for_resnet20_and_plain20() {
             losses.push(trainer.step(&input, &labels).unwrap().loss);
         }
         eprintln!("{net}: losses {losses:?} (PyTorch {losses3:?})");
-        check(&format!("{net} losses"), &losses, &losses3, 0.0, step3);
+        check(&format!("{net} losses"), &losses, &losses3, 0.0, losses_tol);
         check_all(
             &format!("{net} state after 3 steps"),
             &state_of(&trainer.graph().unwrap()),
@@ -198,5 +210,110 @@ fn gpu_training_steps_match_pytorch_for_resnet20_and_plain20() {
             step3,
         );
         assert_eq!(trainer.steps(), 3);
+    }
+}
+
+use resnet_wgpu::graph::arch::{ArchSpec, BlockKind, Shortcut};
+use resnet_wgpu::graph::params::SyntheticParams;
+use resnet_wgpu::reference::train::CpuTrainer;
+
+/// A small net of the paper's kind with awkward sizes: `stages` of one block each.
+fn small_net(
+    imagenet: bool,
+    block: BlockKind,
+    shortcut: Shortcut,
+    widths: &[usize],
+    input: [usize; 3],
+) -> Graph {
+    let spec = ArchSpec {
+        depth: 0,
+        imagenet,
+        block,
+        stages: vec![1; widths.len()],
+        widths: widths.to_vec(),
+        shortcut,
+        stride_on_1x1: false,
+    };
+    spec.build(&mut SyntheticParams::new(5, 10), input).unwrap()
+}
+
+/// The GPU trainer against the f64 CPU trainer on one net: the first step's train-mode logits,
+/// loss and every gradient, then the whole state after two steps. Tolerances relative to each
+/// tensor's largest value.
+fn check_against_cpu(what: &str, g: Graph, batch: usize, grads_tol: f64, state_tol: f64) {
+    let n: usize = g.input_shape().iter().product::<usize>() * batch;
+    let input = resnet_wgpu::tensor::SplitMix64(3).normal_vec(n, 1.0);
+    let labels: Vec<usize> = (0..batch).map(|i| (i * 3 + 2) % 10).collect();
+    let mut cpu = CpuTrainer::new(g.clone(), Hyper::default());
+    let mut gpu = Trainer::new(common::gpu(), g, batch, Hyper::default()).unwrap();
+    let want = cpu.step(&input, &labels, batch);
+    let got = gpu.step(&input, &labels).unwrap();
+    check(
+        &format!("{what} loss"),
+        &[got.loss],
+        &[want.loss],
+        0.0,
+        1e-5,
+    );
+    let logits = gpu.logits().unwrap();
+    let e = check(&format!("{what} logits"), &logits, &want.logits, 0.0, 1e-4);
+    eprintln!("{what}: logits {e:.2e}");
+    check_all(
+        &format!("{what} gradients"),
+        &named(gpu.gradients().unwrap()),
+        &named(want.grads),
+        // Some gradients are zero but for rounding (a batch norm's beta before a max pool
+        // measured 4.5e-9 in all): an absolute floor far below any real gradient.
+        1e-7,
+        grads_tol,
+    );
+    cpu.step(&input, &labels, batch);
+    gpu.step(&input, &labels).unwrap();
+    check_all(
+        &format!("{what} state after 2 steps"),
+        &state_of(&gpu.graph().unwrap()),
+        &state_of(&cpu.graph),
+        1e-7,
+        state_tol,
+    );
+}
+
+// Measured on lavapipe (worst tensor, relative to its largest value): gradients 1.3e-6 (option
+// A), 7.6e-7 (plain), 1.5e-6 (option C), 4.7e-6 (chunked; the bottleneck net's worst is a zero
+// gradient's rounding, under the absolute floor); logits <= 3.6e-7; state after two steps
+// <= 2.2e-7.
+const GRADS: f64 = 2e-5;
+const STATE: f64 = 5e-6;
+
+#[test]
+fn gpu_training_matches_the_cpu_reference_on_awkward_nets() {
+    // Option A with channels not a multiple of 4 and stride 2 on odd maps (9 -> 5 -> 3).
+    let g = small_net(false, BlockKind::Basic, Shortcut::A, &[4, 6, 10], [3, 9, 9]);
+    check_against_cpu("option A 4/6/10 on 9x9", g, 3, GRADS, STATE);
+    let g = small_net(
+        false,
+        BlockKind::Basic,
+        Shortcut::Plain,
+        &[5, 7],
+        [3, 11, 11],
+    );
+    check_against_cpu("plain 5/7 on 11x11", g, 2, GRADS, STATE);
+    // 7x7/2 stem, 3x3/2 max pool with padding, bottlenecks with stride-2 1x1 projections.
+    let g = small_net(
+        true,
+        BlockKind::Bottleneck,
+        Shortcut::B,
+        &[2, 3],
+        [3, 19, 19],
+    );
+    check_against_cpu("bottleneck option B 2/3 on 19x19", g, 2, GRADS, STATE);
+    let g = small_net(true, BlockKind::Basic, Shortcut::C, &[3, 5], [3, 17, 17]);
+    check_against_cpu("basic option C 3/5 on 17x17", g, 3, GRADS, STATE);
+    // 5 x 33 x 33 = 5,445 terms per weight gradient: split into two chunks and summed.
+    let g = small_net(false, BlockKind::Basic, Shortcut::A, &[4, 8], [3, 33, 33]);
+    check_against_cpu("option A 4/8 on 33x33, chunked", g, 5, GRADS, STATE);
+    if std::env::var_os("TRAIN_GPU_PLAIN20").is_some() {
+        let g = fixture_graph("plain20", "plain-20");
+        check_against_cpu("plain20 fixture", g, 8, 1.0, 1.0);
     }
 }

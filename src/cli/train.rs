@@ -338,7 +338,13 @@ fn save_checkpoint(
         .into_iter()
         .map(|(n, t)| (format!("momentum.{n}"), t))
         .collect();
-    state_dict::save_state_with(path, g, steps as i64, model_metadata(spec, steps), &momentum)?;
+    state_dict::save_state_with(
+        path,
+        g,
+        steps as i64,
+        model_metadata(spec, steps),
+        &momentum,
+    )?;
     Ok(())
 }
 
@@ -353,7 +359,12 @@ fn load_checkpoint(
         .metadata
         .get("steps")
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("{}: not a checkpoint of `train` (no steps in its metadata)", path.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: not a checkpoint of `train` (no steps in its metadata)",
+                path.display()
+            )
+        })?;
     let Network::Arch { weights, .. } = &mut m.network else {
         bail!("{}: not a checkpoint of `train`", path.display());
     };
@@ -374,12 +385,7 @@ fn load_checkpoint(
 }
 
 /// Test error in eval mode (running statistics, batch norm folded), as `eval` computes it.
-fn test_error(
-    ctx: Arc<GpuContext>,
-    g: Graph,
-    test: &Dataset,
-    pre: &Preprocess,
-) -> Result<f64> {
+fn test_error(ctx: Arc<GpuContext>, g: Graph, test: &Dataset, pre: &Preprocess) -> Result<f64> {
     let batch = 100.min(test.len()).max(1);
     let opts = SessionOptions {
         batch,

@@ -9,30 +9,7 @@ use crate::graph::{Graph, Op, ValueId};
 use crate::tensor::Tensor;
 use crate::train::state_dict::{self, ParamKind};
 
-/// SGD and batch-norm hyper-parameters, PyTorch's meaning (tests/fixtures/training/README.md).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hyper {
-    /// Learning rate.
-    pub lr: f32,
-    /// SGD momentum: v = momentum v + g, w -= lr v.
-    pub momentum: f32,
-    /// Added to every parameter's gradient as weight_decay * w.
-    pub weight_decay: f32,
-    /// running = (1 - bn_momentum) running + bn_momentum batch statistic.
-    pub bn_momentum: f32,
-}
-
-impl Default for Hyper {
-    /// The paper's CIFAR recipe (lr 0.1, momentum 0.9, weight decay 1e-4) and torch's BN momentum.
-    fn default() -> Self {
-        Self {
-            lr: 0.1,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            bn_momentum: 0.1,
-        }
-    }
-}
+pub use crate::train::Hyper;
 
 /// What one step computed, before its update.
 pub struct StepOutput {

@@ -42,7 +42,8 @@ impl BatchSource<'_> {
 
     /// Batch `index` of an epoch whose order is `order`: the input (NCHW) and the labels.
     pub fn batch(&self, order: &[usize], index: usize, step: u64) -> (Vec<f32>, Vec<usize>) {
-        let mut rng = SplitMix64(self.seed.rotate_left(17) ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut rng =
+            SplitMix64(self.seed.rotate_left(17) ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03));
         let mut input = Vec::new();
         let mut labels = Vec::with_capacity(self.batch);
         let span = 2 * self.max_shift as u64 + 1;
