@@ -99,8 +99,7 @@ impl Session {
         let output_shape = graph.output_shape();
         let macs = graph.macs();
         // Every wgpu error while planning lands in these scopes (never in the uncaptured handler).
-        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = PlanScopes::push(&ctx);
         let slots: Vec<wgpu::Buffer> = memory
             .slot_bytes
             .iter()
@@ -188,7 +187,7 @@ impl Session {
             macs,
             tuning: TuneReport::default(),
         };
-        Ok((session, PlanScopes { validation, oom }))
+        Ok((session, scopes))
     }
 
     /// The GPU the session runs on.
@@ -491,15 +490,22 @@ impl Session {
 }
 
 /// The error scopes around planning, innermost (validation) last.
-struct PlanScopes {
+pub(crate) struct PlanScopes {
     validation: wgpu::ErrorScopeGuard,
     oom: wgpu::ErrorScopeGuard,
 }
 
 impl PlanScopes {
+    /// Opens both scopes: every wgpu error until [`PlanScopes::check`] lands in them.
+    pub(crate) fn push(ctx: &GpuContext) -> Self {
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        Self { validation, oom }
+    }
+
     /// Pops both scopes (natively at once; in the browser the answer is a promise) and turns
     /// what the GPU reported into a clear error.
-    async fn check(self, ctx: &GpuContext) -> Result<()> {
+    pub(crate) async fn check(self, ctx: &GpuContext) -> Result<()> {
         let validation = self.validation.pop().await;
         if let Some(e) = self.oom.pop().await {
             return Err(Error::GpuRejected(format!(

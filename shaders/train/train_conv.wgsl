@@ -2,7 +2,9 @@
 // activations, reading its OIHW weights from the flat parameter buffer at `weight_offset`, so the
 // optimizer's in-place update is what the next step reads. Each invocation computes a register
 // block of 4 output channels x 4 consecutive output pixels of one image: every input value loaded
-// is used 4 times and every weight 4 times.
+// is used 4 times and every weight 4 times. The taps (ky, kx) are the outer loop, so where each
+// pixel reads and whether it falls in the padding is worked out once per tap, not once per
+// input channel; the inner loop over input channels only loads and multiplies.
 
 // include: flat_index
 // include: train_conv
@@ -11,14 +13,6 @@
 @group(0) @binding(1) var<storage, read> weights: array<f32>;
 @group(0) @binding(2) var<storage, read_write> output: array<f32>;
 @group(0) @binding(3) var<uniform> p: TrainConvParams;
-
-// Input channel `c` of image `n` at (y, x), 0 in the padding.
-fn load_input(n: u32, c: u32, y: i32, x: i32) -> f32 {
-    if (y < 0 || x < 0 || y >= i32(p.in_h) || x >= i32(p.in_w)) {
-        return 0.0;
-    }
-    return input[((n * p.in_c + c) * p.in_h + u32(y)) * p.in_w + u32(x)];
-}
 
 // Output pixel `pixel` of image `n` for the 4 channels of block `ob` (those that exist).
 fn store(n: u32, pixel: u32, ob: u32, v: vec4<f32>) {
@@ -34,6 +28,7 @@ fn store(n: u32, pixel: u32, ob: u32, v: vec4<f32>) {
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let out_hw = p.out_h * p.out_w;
+    let in_hw = p.in_h * p.in_w;
     let pixel_blocks = (out_hw + 3u) / 4u;
     let out_c4 = (p.out_c + 3u) / 4u;
     let i = flat_index(gid, groups);
@@ -50,24 +45,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let y0 = vec4<i32>((q / p.out_w) * p.stride_h) - i32(p.pad_top);
     let x0 = vec4<i32>((q % p.out_w) * p.stride_w) - i32(p.pad_left);
     let o = min(vec4<u32>(ob * 4u) + lanes, vec4<u32>(p.out_c - 1u));
-    let k_len = p.in_c * p.kernel_h * p.kernel_w;
-    let w_base = vec4<u32>(p.weight_offset) + o * k_len;
+    let khw = p.kernel_h * p.kernel_w;
+    let k_len = p.in_c * khw;
+    let w_first = vec4<u32>(p.weight_offset) + o * k_len;
+    let image = n * p.in_c * in_hw;
 
     // acc[j] = pixel j, its components the 4 output channels.
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    var k = 0u;
-    for (var c = 0u; c < p.in_c; c++) {
-        for (var ky = 0; ky < i32(p.kernel_h); ky++) {
-            for (var kx = 0; kx < i32(p.kernel_w); kx++) {
-                let w = vec4<f32>(weights[w_base.x + k], weights[w_base.y + k], weights[w_base.z + k], weights[w_base.w + k]);
-                k++;
-                acc0 += load_input(n, c, y0.x + ky, x0.x + kx) * w;
-                acc1 += load_input(n, c, y0.y + ky, x0.y + kx) * w;
-                acc2 += load_input(n, c, y0.z + ky, x0.z + kx) * w;
-                acc3 += load_input(n, c, y0.w + ky, x0.w + kx) * w;
+    for (var ky = 0u; ky < p.kernel_h; ky++) {
+        for (var kx = 0u; kx < p.kernel_w; kx++) {
+            let y = y0 + i32(ky);
+            let x = x0 + i32(kx);
+            let inside = (y >= vec4<i32>(0)) & (y < vec4<i32>(i32(p.in_h))) & (x >= vec4<i32>(0)) & (x < vec4<i32>(i32(p.in_w)));
+            // Padding reads element 0 and multiplies it by 0.
+            let at = select(vec4<u32>(0u), vec4<u32>(y) * p.in_w + vec4<u32>(x), inside) + image;
+            let keep = select(vec4<f32>(0.0), vec4<f32>(1.0), inside);
+            var w_at = w_first + ky * p.kernel_w + kx;
+            var x_at = at;
+            for (var c = 0u; c < p.in_c; c++) {
+                let w = vec4<f32>(weights[w_at.x], weights[w_at.y], weights[w_at.z], weights[w_at.w]);
+                let v = vec4<f32>(input[x_at.x], input[x_at.y], input[x_at.z], input[x_at.w]) * keep;
+                acc0 += v.x * w;
+                acc1 += v.y * w;
+                acc2 += v.z * w;
+                acc3 += v.w * w;
+                w_at += vec4<u32>(khw);
+                x_at += vec4<u32>(in_hw);
             }
         }
     }

@@ -29,6 +29,9 @@ pub struct BenchArgs {
     /// Use the plain reference convolution kernel instead of the tuned ones
     #[arg(long)]
     reference_conv: bool,
+    /// Time whole training steps (forward in train mode, backward, SGD) instead of inference
+    #[arg(long)]
+    train: bool,
     #[command(flatten)]
     session: SessionArgs,
     #[command(flatten)]
@@ -58,6 +61,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (None, None) => model::default::default_model()?.into_graph()?,
     };
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
+    if args.train {
+        let name = args
+            .model
+            .arch
+            .clone()
+            .unwrap_or_else(|| "the default model".into());
+        return super::bench_train::run(
+            ctx,
+            graph,
+            &name,
+            args.batch,
+            args.iters,
+            args.profile,
+            args.json,
+        );
+    }
     let adapter = ctx.describe();
     let setup_start = Instant::now();
     let macs_per_image = graph.macs();

@@ -2,6 +2,7 @@
 
 mod adapters;
 mod bench;
+mod bench_train;
 mod classify;
 mod eval;
 mod info;

@@ -348,12 +348,10 @@ fn save_checkpoint(
     Ok(())
 }
 
-/// The graph, momentum and step of a checkpoint.
-fn load_checkpoint(
-    path: &Path,
-    spec: &ArchSpec,
-    input: [usize; 3],
-) -> Result<(Graph, Option<Vec<(String, Tensor)>>, u64)> {
+/// What a checkpoint restores: the graph, every parameter's momentum, the step.
+type Checkpoint = (Graph, Option<Vec<(String, Tensor)>>, u64);
+
+fn load_checkpoint(path: &Path, spec: &ArchSpec, input: [usize; 3]) -> Result<Checkpoint> {
     let mut m = model::load_file(path, Some(&spec.name()))?;
     let steps: u64 = m
         .metadata

@@ -68,13 +68,26 @@ impl Trainer {
     /// step at batch size `batch`. The graph must be unfused: conv without bias or epilogue,
     /// batch norm, ReLU, residual add, option-A shortcut, max pool, global average pool, and a
     /// fully connected layer last.
-    pub fn new(ctx: Arc<GpuContext>, graph: Graph, batch: usize, hyper: Hyper) -> Result<Self> {
+    pub async fn new_async(
+        ctx: Arc<GpuContext>,
+        graph: Graph,
+        batch: usize,
+        hyper: Hyper,
+    ) -> Result<Self> {
         require!(
             batch > 0,
             InvalidInput,
             "training needs a batch of at least one image"
         );
         check_trainable(&graph)?;
+        // A pipeline or buffer the GPU refuses is an error here, never a step that runs nothing.
+        let scopes = crate::session::PlanScopes::push(&ctx);
+        let trainer = Self::build(ctx.clone(), graph, batch, hyper);
+        scopes.check(&ctx).await?;
+        trainer
+    }
+
+    fn build(ctx: Arc<GpuContext>, graph: Graph, batch: usize, hyper: Hyper) -> Result<Self> {
         let params = state_dict::params(&graph);
         let mut offsets = Vec::with_capacity(params.len());
         let mut flat = Vec::new();
@@ -263,6 +276,44 @@ impl Trainer {
         })
     }
 
+    /// Times every dispatch of one step on its own (submit, then wait), for profiles: the label,
+    /// the kernel family and the seconds, in step order. The step is taken (weights change).
+    pub async fn profile_async(
+        &mut self,
+        input: &[f32],
+        labels: &[usize],
+    ) -> Result<Vec<(String, &'static str, f64)>> {
+        // A full step first writes the inputs and builds every pipeline.
+        self.step_async(input, labels).await?;
+        let mut out = Vec::with_capacity(self.dispatches.len());
+        for d in &self.dispatches {
+            let start = web_time::Instant::now();
+            let mut encoder =
+                self.ctx
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("profile"),
+                    });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("profile"),
+                    timestamp_writes: None,
+                });
+                d.record(&mut pass);
+            }
+            let staging = self.staging(1);
+            encoder.copy_buffer_to_buffer(&self.losses, 0, &staging, 0, 4);
+            self.ctx.queue.submit([encoder.finish()]);
+            read_buffer(&self.ctx, &staging).await?;
+            out.push((
+                d.label.clone(),
+                d.kernel.family(),
+                start.elapsed().as_secs_f64(),
+            ));
+        }
+        Ok(out)
+    }
+
     /// The train-mode logits of the last step's forward pass (before its update), NCHW.
     pub async fn logits_async(&self) -> Result<Vec<f32>> {
         let out = self.graph.output;
@@ -376,9 +427,23 @@ impl Trainer {
 
 #[cfg(not(target_arch = "wasm32"))]
 impl Trainer {
+    /// [`Trainer::new_async`], blocking.
+    pub fn new(ctx: Arc<GpuContext>, graph: Graph, batch: usize, hyper: Hyper) -> Result<Self> {
+        pollster::block_on(Self::new_async(ctx, graph, batch, hyper))
+    }
+
     /// [`Trainer::step_async`], blocking.
     pub fn step(&mut self, input: &[f32], labels: &[usize]) -> Result<StepStats> {
         pollster::block_on(self.step_async(input, labels))
+    }
+
+    /// [`Trainer::profile_async`], blocking.
+    pub fn profile(
+        &mut self,
+        input: &[f32],
+        labels: &[usize],
+    ) -> Result<Vec<(String, &'static str, f64)>> {
+        pollster::block_on(self.profile_async(input, labels))
     }
 
     /// [`Trainer::logits_async`], blocking.
@@ -870,8 +935,9 @@ fn backward(
             let mut p = conv_params(g, id, l.batch)?;
             p.weight_offset = l.offset(id, ParamKind::ConvWeight)?;
             p.grad_offset = p.weight_offset;
-            let k_len = c.weight.data.len() / node.shape[0];
-            let threads = p.chunks as usize * node.shape[0].div_ceil(4) * k_len.div_ceil(4);
+            let [kh, kw] = c.kernel();
+            let k_blocks = c.in_channels().div_ceil(4) * kh * kw;
+            let threads = p.chunks as usize * node.shape[0].div_ceil(4) * k_blocks;
             let target = if p.chunks > 1 { b.scratch } else { b.grads };
             let dw = format!("{name}.weight");
             out.push(launch(
