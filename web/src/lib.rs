@@ -439,7 +439,7 @@ pub async fn conformance(
 ) -> Result<String, JsValue> {
     let opts = SuiteOptions {
         quick,
-        fixtures: None,
+        ..Default::default()
     };
     let mut reports = Vec::new();
     for (run, webgpu_default_limits) in [false, true].into_iter().enumerate() {
