@@ -161,6 +161,10 @@ pub fn markdown(reports: &[AdapterReport], version: &str) -> String {
     );
     let _ = writeln!(
         s,
+        "The SingleStream, Offline and top-1 columns are MLPerf-style figures of the embedded default model (ResNet-20 trained on Fashion-MNIST), on runs with the adapter's limits: latency percentiles of one-image queries; the best throughput over batches 1, 2, 4, ... (the search stops at the first batch slower than the best); top-1 on the real test set with f32 and f16 convolutions, which must be within 0.1 point of the f32 CPU reference's (checks \"mlperf: accuracy\"). Runs are labelled by driver and version, since two drivers may give an adapter one name; the side-by-side table shows each check's verdict on every run, and any check that passes on one run and fails on another is listed above it.\n"
+    );
+    let _ = writeln!(
+        s,
         "| adapter | backend | device type | driver | limits | result | checks passed | worst abs error | worst f16 abs error | SingleStream p50 / p90 / p99 (ms) | Offline (images/s at batch) | top-1 f32 / f16 / reference (%) |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -311,4 +315,54 @@ pub fn text_summary(reports: &[AdapterReport]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(driver: &str, status: Status) -> AdapterReport {
+        AdapterReport {
+            name: "llvmpipe".into(),
+            backend: "Vulkan".into(),
+            device_type: "Cpu".into(),
+            driver: driver.into(),
+            limits: "adapter".into(),
+            init_error: None,
+            engine_uses: None,
+            checks: vec![Check {
+                category: "kernel".into(),
+                name: "conv".into(),
+                status,
+                errors: None,
+                tolerance: "-".into(),
+                time_ms: None,
+                detail: None,
+            }],
+            mlperf: None,
+        }
+    }
+
+    #[test]
+    fn a_check_that_fails_on_one_driver_only_is_listed() {
+        let same = [run("Mesa 22", Status::Pass), run("Mesa 25", Status::Pass)];
+        assert!(disagreements(&same).is_empty());
+        assert!(markdown(&same, "0").contains("No check passes on one run and fails on another."));
+        let differ = [run("Mesa 22", Status::Pass), run("Mesa 25", Status::Fail)];
+        let list = disagreements(&differ);
+        assert_eq!(
+            list,
+            vec![(
+                "kernel: conv".to_string(),
+                vec!["Vulkan, Mesa 25, adapter limits".to_string()]
+            )]
+        );
+        let md = markdown(&differ, "0");
+        assert!(
+            md.contains("- kernel: conv: FAIL on Vulkan, Mesa 25, adapter limits")
+                && md.contains("| kernel: conv | PASS | FAIL |"),
+            "{md}"
+        );
+        assert!(text_summary(&differ).contains("DIFFERS kernel: conv"));
+    }
 }
