@@ -226,6 +226,47 @@ fn mlperf_figures_are_sane(a: &serde_json::Value) {
     }
 }
 
+/// Where CI meant to provide a second Vulkan driver (`RESNET_WGPU_EXPECT_VULKAN_DRIVERS`, set by
+/// .ci/run after scripts/second-mesa.sh), `adapters` must list that many: a missing driver fails
+/// here in a second, not after the whole suite.
+#[test]
+fn the_expected_vulkan_drivers_are_present() {
+    let Ok(want) = std::env::var("RESNET_WGPU_EXPECT_VULKAN_DRIVERS") else {
+        return;
+    };
+    let want: usize = want
+        .parse()
+        .expect("RESNET_WGPU_EXPECT_VULKAN_DRIVERS is a number");
+    let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        .args(["adapters", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let adapters: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut drivers: Vec<String> = adapters
+        .iter()
+        .filter(|a| a["backend"] == "Vulkan")
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["driver"].as_str().unwrap(),
+                a["driver_info"].as_str().unwrap()
+            )
+        })
+        .collect();
+    drivers.sort();
+    drivers.dedup();
+    assert!(
+        drivers.len() >= want,
+        "expected {want} Vulkan drivers (scripts/second-mesa.sh; VK_ICD_FILENAMES={:?}), found {drivers:?}",
+        std::env::var("VK_ICD_FILENAMES").ok()
+    );
+}
+
 #[test]
 fn a_planted_kernel_bug_is_reported_as_fail() {
     let (ok, report, _) = portability(
