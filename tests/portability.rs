@@ -267,6 +267,45 @@ fn the_expected_vulkan_drivers_are_present() {
     );
 }
 
+/// `--adapter` matches the driver version: each Vulkan driver's version string (the two
+/// lavapipes share one adapter name) picks that driver and no other.
+#[test]
+fn adapter_picks_a_driver_by_its_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+        .args(["adapters", "--json"])
+        .output()
+        .unwrap();
+    let adapters: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let versions: Vec<&str> = adapters
+        .iter()
+        .filter(|a| a["backend"] == "Vulkan")
+        .map(|a| a["driver_info"].as_str().unwrap())
+        .collect();
+    assert!(!versions.is_empty(), "no Vulkan adapter");
+    for version in &versions {
+        let out = Command::new(env!("CARGO_BIN_EXE_resnet-wgpu"))
+            .env("RESNET_WGPU_TUNE", "off")
+            .args(["bench", "--backend", "vulkan", "--iters", "1", "--json"])
+            .args(["--adapter", version])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let picked = v["adapter"].as_str().unwrap();
+        assert!(
+            picked.contains(version),
+            "--adapter {version:?} picked {picked}"
+        );
+        for other in versions.iter().filter(|o| *o != version) {
+            assert!(!picked.contains(other), "{picked}");
+        }
+    }
+}
+
 #[test]
 fn a_planted_kernel_bug_is_reported_as_fail() {
     let (ok, report, _) = portability(
