@@ -1,4 +1,4 @@
-//! The Fashion-MNIST test set in its original IDX format (as Debian's `dataset-fashion-mnist`
+//! Fashion-MNIST (training and test sets) in its original IDX format (as Debian's `dataset-fashion-mnist`
 //! installs it), turned into the default model's input.
 
 use crate::preprocess::Preprocess;
@@ -32,19 +32,31 @@ impl Dataset {
     /// Image `i` as the network input of `pre` (gray, padded, normalised, 3 channels), exactly as
     /// the reference pipeline did it: pixel / 255, zero border, (x - mean) / std.
     pub fn input(&self, i: usize, pre: &Preprocess) -> Vec<f32> {
+        self.shifted_input(i, pre, [0, 0], false)
+    }
+
+    /// [`Dataset::input`] with the image moved by `shift` = (down, right) pixels inside its
+    /// padded frame (what moves out is lost, what moves in is the zero border) and, with `flip`,
+    /// mirrored left to right: the training augmentation.
+    pub fn shifted_input(&self, i: usize, pre: &Preprocess, shift: [isize; 2], flip: bool) -> Vec<f32> {
         let [_, oh, ow] = pre.output_shape();
-        let pad = pre.pad as usize;
+        let pad = pre.pad as isize;
         let pixels = &self.images[i * self.rows * self.cols..][..self.rows * self.cols];
         let mut out = vec![0.0f32; 3 * oh * ow];
-        for c in 0..3 {
-            for y in 0..oh {
-                for x in 0..ow {
-                    let inside = y >= pad && x >= pad && y - pad < self.rows && x - pad < self.cols;
-                    let v = if inside {
-                        pixels[(y - pad) * self.cols + x - pad] as f32 / 255.0
-                    } else {
-                        0.0
-                    };
+        for y in 0..oh {
+            for x in 0..ow {
+                let sy = y as isize - pad - shift[0];
+                let mut sx = x as isize - pad - shift[1];
+                if flip {
+                    sx = self.cols as isize - 1 - sx;
+                }
+                let inside = sy >= 0 && sx >= 0 && (sy as usize) < self.rows && (sx as usize) < self.cols;
+                let v = if inside {
+                    pixels[sy as usize * self.cols + sx as usize] as f32 / 255.0
+                } else {
+                    0.0
+                };
+                for c in 0..3 {
                     out[(c * oh + y) * ow + x] = (v - pre.mean[c]) / pre.std[c];
                 }
             }
@@ -84,8 +96,18 @@ fn header(bytes: &[u8], path: &Path, magic: u32, dims: usize) -> Result<Vec<usiz
 
 /// Loads `t10k-images-idx3-ubyte.gz` and `t10k-labels-idx1-ubyte.gz` from `dir`.
 pub fn load_fashion_mnist_test(dir: &Path) -> Result<Dataset> {
-    let images_path = dir.join("t10k-images-idx3-ubyte.gz");
-    let labels_path = dir.join("t10k-labels-idx1-ubyte.gz");
+    load_fashion_mnist(dir, "t10k")
+}
+
+/// Loads the 60,000 training images, `train-images-idx3-ubyte.gz` and
+/// `train-labels-idx1-ubyte.gz`, from `dir`.
+pub fn load_fashion_mnist_train(dir: &Path) -> Result<Dataset> {
+    load_fashion_mnist(dir, "train")
+}
+
+fn load_fashion_mnist(dir: &Path, split: &str) -> Result<Dataset> {
+    let images_path = dir.join(format!("{split}-images-idx3-ubyte.gz"));
+    let labels_path = dir.join(format!("{split}-labels-idx1-ubyte.gz"));
     for p in [&images_path, &labels_path] {
         if !p.exists() {
             bail!(

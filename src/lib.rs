@@ -65,6 +65,7 @@ pub mod reference;
 pub mod scores;
 pub mod session;
 pub mod tensor;
+pub mod train;
 pub mod tune;
 
 /// This crate's version, as reports print it.

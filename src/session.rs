@@ -76,7 +76,7 @@ impl Session {
     ) -> Result<Self> {
         let mut plan = plan::lower(&ctx, graph, opts)?;
         let tuning = if tune::applies(opts.conv, opts.tune) {
-            tune::tune_plan(&ctx, &mut plan, opts.tune).await?
+            tune::tune_plan(&ctx, &mut plan, opts.tune, opts.tune_budget).await?
         } else {
             TuneReport::default()
         };

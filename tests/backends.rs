@@ -351,10 +351,12 @@ fn unchecked(kernel: Kernel, target: Target) -> Option<&'static str> {
              a half overload of mad (DXC, which has both, is not in Debian or on PyPI)",
         ),
         // naga zero-initialises workgroup memory (as wgpu's DX12 back end asks) with a cast of 0
-        // to the array type, `(float4[64])0`, which FXC and DXC accept and glslang refuses.
-        Target::Hlsl if matches!(kernel, Kernel::ConvTiled(_)) => Some(
+        // to the array type, `(float4[64])0`, which FXC and DXC accept and glslang refuses: every kernel
+        // with workgroup memory.
+        Target::Hlsl if kernel.source().contains("var<workgroup>") => Some(
             "glslang's HLSL front end refuses naga's zero-initialisation of workgroup arrays, \
-             `(float4[N])0` (FXC and DXC accept it; the workgroup-tiled kernels)",
+             `(float4[N])0` (FXC and DXC accept it; the workgroup-tiled kernels and the training \
+             reductions)",
         ),
         _ => None,
     }

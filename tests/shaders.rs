@@ -9,7 +9,7 @@ mod naga_caps;
 
 use naga::valid::{ValidationFlags, Validator};
 use naga_caps::capabilities;
-use resnet_wgpu::kernels::{Kernel, WORKGROUP, fragment_names};
+use resnet_wgpu::kernels::{Kernel, TrainKernel, WORKGROUP, fragment_names};
 use std::path::PathBuf;
 
 fn shader_dir() -> PathBuf {
@@ -86,6 +86,23 @@ fn every_shader_file_is_a_kernel_and_every_fragment_is_known() {
             path.display()
         );
     }
+}
+
+#[test]
+fn every_training_shader_file_is_a_training_kernel() {
+    let names: Vec<&str> = TrainKernel::ALL.iter().map(|k| k.name()).collect();
+    let mut files = 0;
+    for entry in std::fs::read_dir(shader_dir().join("train")).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        assert!(
+            names.contains(&stem.as_str()),
+            "{} is not listed in kernels::TrainKernel::ALL",
+            path.display()
+        );
+        files += 1;
+    }
+    assert_eq!(files, TrainKernel::ALL.len());
 }
 
 #[test]

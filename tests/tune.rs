@@ -15,6 +15,7 @@ use resnet_wgpu::tensor::SplitMix64;
 use resnet_wgpu::tune::cache;
 use resnet_wgpu::{ConvPolicy, Precision, Session, SessionOptions, Tune};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// The cache is one per process: tests that use it take turns, each with a fresh file.
 fn fresh_cache(name: &str) -> (MutexGuard<'static, ()>, std::path::PathBuf) {
@@ -196,4 +197,52 @@ fn a_kernel_that_computes_a_wrong_answer_is_never_chosen() {
         }
     }
     assert_eq!(rejected, 1);
+}
+
+#[test]
+fn a_spent_budget_keeps_the_default_table_caches_nothing_and_a_later_start_finishes() {
+    let (_turn, file) = fresh_cache("budget");
+    let ctx = gpu();
+    let opts = |budget| SessionOptions {
+        batch: 2,
+        tune: Tune::Quick,
+        tune_budget: budget,
+        ..Default::default()
+    };
+    let spent = Session::new(ctx.clone(), small_net(), &opts(Some(Duration::ZERO))).unwrap();
+    let report = spent.tuning();
+    assert_eq!(report.shapes.len(), 2, "{report:?}");
+    assert_eq!(report.measured, 0, "{}", report.summary());
+    assert_eq!(report.deferred(), 2);
+    assert!(
+        report.summary().contains("left 2 shapes"),
+        "{}",
+        report.summary()
+    );
+    for s in &report.shapes {
+        assert!(s.deferred && !s.cached && s.timings.is_empty());
+        assert_eq!(s.chosen, s.default);
+    }
+    let entries = |file: &std::path::Path| {
+        std::fs::read_to_string(file).map_or(0, |text| {
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            json["entries"].as_object().map_or(0, |e| e.len())
+        })
+    };
+    assert_eq!(entries(&file), 0, "a deferred shape was cached");
+    let fixed = session(&ctx, Tune::Off, ConvPolicy::Auto);
+    check_close(
+        &spent.run(&input()).unwrap().logits,
+        &fixed.run(&input()).unwrap().logits,
+        0.0,
+        0.0,
+    )
+    .unwrap();
+
+    // The next start has no budget: it measures both shapes and caches them.
+    let later = Session::new(ctx.clone(), small_net(), &opts(None)).unwrap();
+    assert_eq!(later.tuning().deferred(), 0);
+    assert_eq!(later.tuning().cached(), 0);
+    assert!(later.tuning().measured >= 4, "{}", later.tuning().summary());
+    assert_eq!(entries(&file), 2);
 }

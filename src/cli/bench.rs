@@ -78,6 +78,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         },
         precision: args.session.precision,
         tune: args.session.tune,
+        tune_budget: args.session.tune_budget.0,
         ..Default::default()
     };
     let mlperf_graph = args.mlperf.then(|| graph.clone());

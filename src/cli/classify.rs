@@ -199,6 +199,7 @@ pub fn run(args: ClassifyArgs) -> Result<()> {
         batch,
         precision: args.session.precision,
         tune: args.session.tune,
+        tune_budget: args.session.tune_budget.0,
         ..Default::default()
     };
     let mut classifier = Classifier::with_options(ctx, model, preprocess, &options)?;

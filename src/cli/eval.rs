@@ -77,6 +77,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             batch,
             precision: args.session.precision,
             tune: args.session.tune,
+            tune_budget: args.session.tune_budget.0,
             ..Default::default()
         },
     )?;

@@ -8,6 +8,8 @@ mod info;
 mod output;
 mod portability;
 mod run;
+mod train;
+mod train_step;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +59,27 @@ pub struct SessionArgs {
     /// Choose each convolution's kernel by timing the candidates on this adapter: off (the fixed table), quick (a shortlist) or full (every candidate); results are cached per adapter, so only the first start pays
     #[arg(long, default_value = "quick", env = "RESNET_WGPU_TUNE")]
     pub tune: Tune,
+    /// Measure for at most this many seconds per start ("none": until done); shapes left then run the fixed table's kernel and are measured by a later start
+    #[arg(long, default_value = "none", env = "RESNET_WGPU_TUNE_BUDGET", value_parser = parse_budget)]
+    pub tune_budget: Budget,
+}
+
+/// A tuning budget as the command line gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget(pub Option<std::time::Duration>);
+
+fn parse_budget(s: &str) -> Result<Budget, String> {
+    if s == "none" {
+        return Ok(Budget(None));
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => {
+            Ok(Budget(Some(std::time::Duration::from_secs_f64(v))))
+        }
+        _ => Err(format!(
+            "'{s}' is not a tuning budget: seconds (e.g. 30) or none"
+        )),
+    }
 }
 
 impl SessionArgs {
@@ -66,11 +89,17 @@ impl SessionArgs {
         if t.measured > 0 {
             eprintln!(
                 "tuned {} convolution shapes for this adapter in {:.1} s ({} candidates timed; cached in {})",
-                t.shapes.len() - t.cached(),
+                t.shapes.len() - t.cached() - t.deferred(),
                 t.seconds,
                 t.measured,
                 resnet_wgpu::tune::cache::path()
                     .map_or("memory only".to_string(), |p| p.display().to_string())
+            );
+        }
+        if t.deferred() > 0 {
+            eprintln!(
+                "the tuning budget ran out: {} shapes keep the fixed table's kernel until a later start measures them",
+                t.deferred()
             );
         }
     }
@@ -140,6 +169,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Does each adapter compute ResNet right, and how fast?
     Portability(portability::PortabilityArgs),
+    /// Train a CIFAR-style net of the paper on Fashion-MNIST on the GPU
+    Train(train::TrainArgs),
+    /// SGD steps in train mode on one batch, writing logits, gradients and state (to compare with another framework)
+    TrainStep(train_step::TrainStepArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -152,5 +185,7 @@ pub fn main() -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Portability(a) => portability::run(a),
+        Command::Train(a) => train::run(a),
+        Command::TrainStep(a) => train_step::run(a),
     }
 }

@@ -58,6 +58,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         batch: args.batch.unwrap_or(n),
         precision: args.session.precision,
         tune: args.session.tune,
+        tune_budget: args.session.tune_budget.0,
         ..Default::default()
     };
     let session = Session::new(ctx, graph, &opts)?;

@@ -7,10 +7,11 @@
 //! fragment (once, fragments may include others) and puts the constants the Rust side owns
 //! (workgroup size, epilogue flag bits) at the top, so the two sides can never disagree.
 
+use super::train::{ACCUMULATE, ADD, MASK};
 use super::{HAS_RESIDUAL, RELU, WORKGROUP};
 
 /// Every fragment by name.
-const FRAGMENTS: [(&str, &str); 4] = [
+const FRAGMENTS: [(&str, &str); 9] = [
     (
         "flat_index",
         include_str!("../../shaders/fragments/flat_index.wgsl"),
@@ -24,6 +25,26 @@ const FRAGMENTS: [(&str, &str); 4] = [
         "layout",
         include_str!("../../shaders/fragments/layout.wgsl"),
     ),
+    (
+        "train_conv",
+        include_str!("../../shaders/fragments/train_conv.wgsl"),
+    ),
+    (
+        "train_batch_norm",
+        include_str!("../../shaders/fragments/train_batch_norm.wgsl"),
+    ),
+    (
+        "train_pointwise",
+        include_str!("../../shaders/fragments/train_pointwise.wgsl"),
+    ),
+    (
+        "train_pool",
+        include_str!("../../shaders/fragments/train_pool.wgsl"),
+    ),
+    (
+        "train_linear",
+        include_str!("../../shaders/fragments/train_linear.wgsl"),
+    ),
 ];
 
 /// The names of every fragment, as `// include:` lines name them.
@@ -34,7 +55,7 @@ pub fn fragment_names() -> impl Iterator<Item = &'static str> {
 /// The constants every kernel sees, written from the Rust constants.
 fn header() -> String {
     format!(
-        "const WORKGROUP: u32 = {WORKGROUP}u;\nconst HAS_RESIDUAL: u32 = {HAS_RESIDUAL}u;\nconst RELU: u32 = {RELU}u;\n"
+        "const WORKGROUP: u32 = {WORKGROUP}u;\nconst HAS_RESIDUAL: u32 = {HAS_RESIDUAL}u;\nconst RELU: u32 = {RELU}u;\nconst ACCUMULATE: u32 = {ACCUMULATE}u;\nconst MASK: u32 = {MASK}u;\nconst ADD: u32 = {ADD}u;\n"
     )
 }
 

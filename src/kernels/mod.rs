@@ -8,10 +8,12 @@ mod compose;
 pub mod conv_direct;
 pub mod conv_tiled;
 pub mod params;
+pub mod train;
 
 pub use compose::{compose, fragment_names};
 pub use conv_direct::ConvTile;
 pub use conv_tiled::TiledTile;
+pub use train::TrainKernel;
 
 use crate::precision::Precision;
 use std::borrow::Cow;
@@ -45,6 +47,8 @@ pub enum Kernel {
     Add,
     Linear,
     Softmax,
+    /// A training kernel (shaders/train/, see [`train`]).
+    Train(TrainKernel),
 }
 
 impl Kernel {
@@ -75,6 +79,7 @@ impl Kernel {
             }
         }
         all.extend(TiledTile::catalog().into_iter().map(Kernel::ConvTiled));
+        all.extend(TrainKernel::ALL.map(Kernel::Train));
         all
     }
 
@@ -85,6 +90,7 @@ impl Kernel {
             Kernel::ConvReference => "conv_reference",
             Kernel::ConvDirect(t, p) => return Cow::Owned(conv_direct::kernel_name(t, p)),
             Kernel::ConvTiled(t) => return Cow::Owned(t.name()),
+            Kernel::Train(t) => t.name(),
             Kernel::SplitReduce => "split_reduce",
             Kernel::WinogradInput => "winograd_input",
             Kernel::WinogradOutput => "winograd_output",
@@ -120,6 +126,7 @@ impl Kernel {
             Kernel::Add => "add",
             Kernel::Linear => "linear",
             Kernel::Softmax => "softmax",
+            Kernel::Train(t) => t.family(),
         }
     }
 
@@ -128,6 +135,7 @@ impl Kernel {
         let body = match self {
             Kernel::ConvDirect(t, p) => return compose(&self.name(), &conv_direct::source(t, p)),
             Kernel::ConvTiled(t) => return compose(&self.name(), &conv_tiled::source(t)),
+            Kernel::Train(t) => t.body(),
             Kernel::ConvReference => include_str!("../../shaders/conv_reference.wgsl"),
             Kernel::SplitReduce => include_str!("../../shaders/split_reduce.wgsl"),
             Kernel::WinogradInput => include_str!("../../shaders/winograd_input.wgsl"),
@@ -164,6 +172,7 @@ impl Kernel {
             Kernel::Add => ("AddParams", size_of::<AddParams>()),
             Kernel::Linear => ("LinearParams", size_of::<LinearParams>()),
             Kernel::Softmax => ("SoftmaxParams", size_of::<SoftmaxParams>()),
+            Kernel::Train(t) => t.params(),
         }
     }
 

@@ -128,3 +128,52 @@ pub fn write_npy(t: &Tensor) -> crate::Result<Vec<u8>> {
     w.finish().map_err(fail)?;
     Ok(out)
 }
+
+/// Parses a 1-D .npy array of class indices (int64, int32, uint8 or uint32, as numpy and PyTorch
+/// write labels); `name` starts every error message. Negative values are refused.
+pub fn read_labels(bytes: &[u8], name: &str) -> crate::Result<Vec<usize>> {
+    parse_labels(bytes, name)
+        .map_err(|e| crate::Error::InvalidInput(format!("{e:#}").replace('\n', " ")))
+}
+
+fn parse_labels(bytes: &[u8], name: &str) -> Result<Vec<usize>> {
+    let data_start =
+        check_preamble(bytes).map_err(|e| anyhow!("{name}: not a valid .npy file: {e}"))?;
+    let npy =
+        npyz::NpyFile::new(bytes).map_err(|e| anyhow!("{name}: not a valid .npy file: {e}"))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let [n] = shape[..] else {
+        bail!("{name}: labels must be a 1-D array, not shape {shape:?}");
+    };
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        _ => bail!("{name}: structured arrays are not supported"),
+    };
+    let item = match descr.as_str() {
+        "<i8" | "<u8" => 8,
+        "<i4" | "<u4" => 4,
+        "|u1" | "|i1" => 1,
+        other => bail!("{name}: dtype {other} is not supported for labels (expected int64 '<i8')"),
+    };
+    if (n as u64) * item > (bytes.len() - data_start) as u64 {
+        bail!("{name}: the header claims {n} labels but the data is shorter (truncated)");
+    }
+    let wide: Vec<i64> = match descr.as_str() {
+        "<i8" => npy.into_vec::<i64>()?,
+        "<u8" => npy
+            .into_vec::<u64>()?
+            .into_iter()
+            .map(|v| v.min(i64::MAX as u64) as i64)
+            .collect(),
+        "<i4" => npy.into_vec::<i32>()?.into_iter().map(i64::from).collect(),
+        "<u4" => npy.into_vec::<u32>()?.into_iter().map(i64::from).collect(),
+        "|u1" => npy.into_vec::<u8>()?.into_iter().map(i64::from).collect(),
+        _ => npy.into_vec::<i8>()?.into_iter().map(i64::from).collect(),
+    };
+    wide.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            usize::try_from(v).map_err(|_| anyhow!("{name}: label {i} is negative ({v})"))
+        })
+        .collect()
+}

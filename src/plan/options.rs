@@ -22,6 +22,11 @@ pub struct SessionOptions {
     /// (see [`Tune`]); off by default, so that a library session is deterministic and starts at
     /// once. The command line tunes (`--tune quick`) unless told otherwise.
     pub tune: Tune,
+    /// At most this long measuring per session (none: until every shape is tuned). Shapes left
+    /// when it is spent run the default table's kernel and are not cached, so the next start
+    /// measures them: a first visit stays short and the tuning completes over a few starts. The
+    /// shapes with the most arithmetic are measured first, where a better kernel saves most.
+    pub tune_budget: Option<std::time::Duration>,
 }
 
 /// How a session chooses its convolution kernels (with [`ConvPolicy::Auto`]; a forced policy is
@@ -76,6 +81,7 @@ impl Default for SessionOptions {
             conv: ConvPolicy::Auto,
             precision: Precision::F32,
             tune: Tune::Off,
+            tune_budget: None,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! A plain, obviously-correct CPU implementation of every op, used to check the GPU kernels.
 //! Layout NCHW; sums accumulate in f64 so the reference is the more accurate side of a comparison.
 
+pub mod backward;
+pub mod train;
+
 use crate::graph::{BatchNorm, Conv, Graph, Linear, MaxPool, Op, Shape};
 
 /// ReLU that keeps NaN (the engine's rule, as in PyTorch: a NaN input gives a NaN output;

@@ -7,6 +7,10 @@
 //! driver miscompiles is never kept; the fastest is written into the plan. Results are cached
 //! (`cache`), keyed by adapter, driver, engine version, shape and precision, so that a second
 //! start measures nothing.
+//!
+//! A time budget (`SessionOptions::tune_budget`) bounds a start's measuring: the shapes with the
+//! most arithmetic go first, and those left when it is spent keep the default table's kernel and
+//! stay out of the cache, so the next start measures them.
 
 pub mod cache;
 mod probe;
@@ -15,6 +19,7 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::plan::conv::{self, ConvAlgo, ConvShape, winograd_gemm_tile, winograd_tiles};
 use crate::plan::{Algo, Plan, Tune};
+use std::time::Duration;
 use web_time::Instant;
 
 /// What tuning did for one distinct convolution shape.
@@ -34,6 +39,10 @@ pub struct ShapeTuning {
     pub timings: Vec<(ConvAlgo, f64)>,
     /// Candidates refused because their output disagreed with the default's (a driver bug).
     pub rejected: Vec<ConvAlgo>,
+    /// Whether the budget ran out before every candidate of this shape was measured (the choice
+    /// is the best measured, or the default if none was; not cached, so a later start measures
+    /// the shape again).
+    pub deferred: bool,
 }
 
 /// What tuning a session did.
@@ -49,6 +58,8 @@ pub struct TuneReport {
     pub seconds: f64,
     /// How the candidates were timed: "GPU timestamps" or "submit-and-wait wall time".
     pub timer: &'static str,
+    /// The budget the measuring had, if any.
+    pub budget: Option<Duration>,
 }
 
 impl TuneReport {
@@ -57,11 +68,23 @@ impl TuneReport {
         self.shapes.iter().filter(|s| s.cached).count()
     }
 
+    /// Shapes the budget left (not or not fully measured; a later start measures them).
+    pub fn deferred(&self) -> usize {
+        self.shapes.iter().filter(|s| s.deferred).count()
+    }
+
     /// One line for logs and the command line.
     pub fn summary(&self) -> String {
         let changed = self.shapes.iter().filter(|s| s.chosen != s.default).count();
+        let deferred = match (self.deferred(), self.budget) {
+            (0, _) | (_, None) => String::new(),
+            (n, Some(b)) => format!(
+                "; the {:.0} s budget left {n} shapes for a later start",
+                b.as_secs_f64()
+            ),
+        };
         format!(
-            "tune {}: {} conv shapes ({} from the cache), {} candidates timed by {} in {:.2} s; {} shapes run another kernel than the default table",
+            "tune {}: {} conv shapes ({} from the cache), {} candidates timed by {} in {:.2} s; {} shapes run another kernel than the default table{deferred}",
             self.mode,
             self.shapes.len(),
             self.cached(),
@@ -74,12 +97,19 @@ impl TuneReport {
 }
 
 /// Tunes every convolution step of `plan` in `mode` (nothing for [`Tune::Off`]) and writes the
-/// choices into it.
-pub async fn tune_plan(ctx: &GpuContext, plan: &mut Plan, mode: Tune) -> Result<TuneReport> {
+/// choices into it, measuring for at most `budget` (see the module's comment).
+pub async fn tune_plan(
+    ctx: &GpuContext,
+    plan: &mut Plan,
+    mode: Tune,
+    budget: Option<Duration>,
+) -> Result<TuneReport> {
     let start = Instant::now();
+    let deadline = budget.map(|b| start + b);
     let mut report = TuneReport {
         mode,
         timer: probe::timer_name(ctx),
+        budget,
         ..Default::default()
     };
     if mode == Tune::Off {
@@ -96,7 +126,13 @@ pub async fn tune_plan(ctx: &GpuContext, plan: &mut Plan, mode: Tune) -> Result<
             }
         }
     }
-    for (shape, steps) in shapes {
+    // Measured in order of arithmetic (where the budget buys most), reported in network order.
+    let mut order: Vec<usize> = (0..shapes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(shapes[i].0.macs() * shapes[i].1.len() as u64));
+    let mut tuned: Vec<Option<ShapeTuning>> = vec![None; shapes.len()];
+    for i in order {
+        let (shape, steps) = &shapes[i];
+        let (shape, steps) = (*shape, steps.clone());
         let Algo::Conv(default) = plan.steps[steps[0]].algo else {
             unreachable!("a step with a conv shape runs a convolution");
         };
@@ -104,24 +140,35 @@ pub async fn tune_plan(ctx: &GpuContext, plan: &mut Plan, mode: Tune) -> Result<
         let key = cache::key(ctx, &shape, precision);
         let cached = cache::lookup(&key, mode)
             .and_then(|name| all.iter().copied().find(|a| a.describe() == name));
-        let (chosen, timings, rejected) = match cached {
-            Some(algo) => (algo, Vec::new(), Vec::new()),
+        let (chosen, timings, rejected, deferred) = match cached {
+            Some(algo) => (algo, Vec::new(), Vec::new(), false),
+            None if deadline.is_some_and(|d| Instant::now() >= d) => {
+                (default, Vec::new(), Vec::new(), true)
+            }
             None => {
                 let list = match mode {
                     Tune::Full => with_first(default, all),
                     _ => with_first(default, shortlist(ctx, &shape, &all)),
                 };
-                let measured = probe::time_candidates(ctx, &shape, precision, &list, mode).await?;
+                let measured =
+                    probe::time_candidates(ctx, &shape, precision, &list, mode, deadline).await?;
                 report.measured += measured.timings.len() + measured.rejected.len();
                 let best = measured.timings.first().map_or(default, |&(a, _)| a);
-                cache::store(&key, mode, &best.describe(), measured.best_seconds());
-                (best, measured.timings, measured.rejected)
+                if measured.complete {
+                    cache::store(&key, mode, &best.describe(), measured.best_seconds());
+                }
+                (
+                    best,
+                    measured.timings,
+                    measured.rejected,
+                    !measured.complete,
+                )
             }
         };
         for &i in &steps {
             plan.set_conv_algo(i, chosen)?;
         }
-        report.shapes.push(ShapeTuning {
+        tuned[i] = Some(ShapeTuning {
             shape,
             layers: steps.iter().map(|&i| plan.steps[i].label.clone()).collect(),
             default,
@@ -129,8 +176,10 @@ pub async fn tune_plan(ctx: &GpuContext, plan: &mut Plan, mode: Tune) -> Result<
             cached: cached.is_some(),
             timings,
             rejected,
+            deferred,
         });
     }
+    report.shapes = tuned.into_iter().flatten().collect();
     cache::save();
     report.seconds = start.elapsed().as_secs_f64();
     log::info!("{}", report.summary());

@@ -23,10 +23,11 @@ use web_time::Instant;
 use wgpu::util::DeviceExt;
 
 /// The candidates measured: those that agreed with the first, fastest first, and those that did
-/// not (or that the GPU refused).
+/// not (or that the GPU refused), and whether every candidate was measured before the deadline.
 pub struct Measured {
     pub timings: Vec<(ConvAlgo, f64)>,
     pub rejected: Vec<ConvAlgo>,
+    pub complete: bool,
 }
 
 impl Measured {
@@ -244,13 +245,15 @@ fn agrees(got: &[f32], want: &[f32], precision: Precision) -> bool {
             .all(|(g, w)| (g - w).abs() <= tol && g.is_finite() == w.is_finite())
 }
 
-/// Measures `algos` (the first is the yardstick of correctness) on layer shape `s`.
+/// Measures `algos` (the first is the yardstick of correctness) on layer shape `s`, starting
+/// no candidate after `deadline` but the first.
 pub async fn time_candidates(
     ctx: &GpuContext,
     s: &ConvShape,
     precision: Precision,
     algos: &[ConvAlgo],
     mode: Tune,
+    deadline: Option<Instant>,
 ) -> Result<Measured> {
     let (target, samples) = match mode {
         Tune::Full => (10e-3, 5),
@@ -261,8 +264,13 @@ pub async fn time_candidates(
     let mut measured = Measured {
         timings: Vec::new(),
         rejected: Vec::new(),
+        complete: true,
     };
-    for &algo in algos {
+    for (n, &algo) in algos.iter().enumerate() {
+        if n > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            measured.complete = false;
+            break;
+        }
         ctx.check_alive()?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let built = bench.build(algo);

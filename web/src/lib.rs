@@ -63,6 +63,8 @@ struct ModelInfo {
     tune_measured: usize,
     tune_shapes: usize,
     tune_cached: usize,
+    /// Shapes the tuning budget left for a later visit.
+    tune_deferred: usize,
 }
 
 #[derive(Serialize)]
@@ -225,12 +227,15 @@ pub async fn init(name_hint: String) -> Result<String, JsValue> {
 }
 
 /// Loads a model file (safetensors, or ONNX where the library reads it) and makes it the one
-/// `classify` uses. `progress` is called with one line per stage. Returns the model as JSON.
+/// `classify` uses. `progress` is called with one line per stage. Tuning measures for at most
+/// `tune_budget_s` seconds (not a finite number >= 0: until done); what it leaves is measured on
+/// a later visit. Returns the model as JSON.
 #[wasm_bindgen(js_name = loadModel)]
 pub async fn load_model(
     bytes: Vec<u8>,
     name: String,
     progress: js_sys::Function,
+    tune_budget_s: f64,
 ) -> Result<String, JsValue> {
     let say = |text: &str| {
         let _ = progress.call1(&JsValue::NULL, &JsValue::from_str(text));
@@ -258,6 +263,8 @@ pub async fn load_model(
     let preprocess = Preprocess::for_model(&model);
     let options = SessionOptions {
         tune: Tune::Quick,
+        tune_budget: (tune_budget_s.is_finite() && tune_budget_s >= 0.0)
+            .then(|| std::time::Duration::from_secs_f64(tune_budget_s)),
         ..Default::default()
     };
     let classifier = Classifier::with_options_async(ctx, model, preprocess, &options)
@@ -288,6 +295,7 @@ pub async fn load_model(
         tune_measured: session.tuning().measured,
         tune_shapes: session.tuning().shapes.len(),
         tune_cached: session.tuning().cached(),
+        tune_deferred: session.tuning().deferred(),
     };
     let out = json(&info)?;
     LOADED.with_borrow_mut(|l| *l = Some(Rc::new(Loaded { classifier, info })));

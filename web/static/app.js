@@ -19,6 +19,9 @@ const MODEL_FILE = /\.(safetensors|onnx)$/i;
 // `?conformance` runs the portability suite instead of the demo; `?conformance=quick` a smaller one.
 const params = new URLSearchParams(location.search);
 const CONFORMANCE = params.has("conformance") ? { quick: params.get("conformance") === "quick" } : null;
+// Seconds a visit may spend timing kernels (`?tune-budget=none`: until every layer shape is
+// tuned, as the benchmarks want); the shapes left are timed on the next visit.
+const TUNE_BUDGET_S = params.get("tune-budget") === "none" ? NaN : Number(params.get("tune-budget") ?? 15);
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -136,12 +139,13 @@ function showModel(info, isDefault) {
 async function loadModel(source, name, isDefault = false) {
   setStatus(`Loading ${name}…`, { busy: true });
   try {
-    const info = await call("loadModel", { source, name });
+    const info = await call("loadModel", { source, name, tuneBudget: TUNE_BUDGET_S });
     showModel(info, isDefault);
     // Tuning times each layer shape's candidate kernels once per adapter; the worker keeps the
     // choices for the next visit.
+    const left = info.tune_deferred > 0 ? `; ${info.tune_deferred} more on the next visit` : "";
     const tuned = info.tune_measured > 0
-      ? `, ${info.tune_shapes - info.tune_cached} layer shapes tuned for this GPU in ${ms(info.tune_ms)} (kept for next time)`
+      ? `, ${info.tune_shapes - info.tune_cached - info.tune_deferred} layer shapes tuned for this GPU in ${ms(info.tune_ms)} (kept for next time${left})`
       : info.tune_shapes > 0 ? ", kernels from the tuning cache" : "";
     setStatus(
       `Ready. ${info.name}: parsed in ${ms(info.parse_ms)}, planned in ${ms(info.plan_ms)}${tuned} ` +

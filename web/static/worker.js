@@ -109,9 +109,9 @@ const ops = {
     await loadTuneCache();
     return info;
   },
-  async loadModel({ source, name }) {
+  async loadModel({ source, name, tuneBudget }) {
     const bytes = await bytesOf(source, name);
-    const info = JSON.parse(await engine.loadModel(bytes, name, (text) => progress(text)));
+    const info = JSON.parse(await engine.loadModel(bytes, name, (text) => progress(text), tuneBudget));
     if (info.tune_measured > 0) await saveTuneCache();
     return info;
   },

@@ -109,7 +109,7 @@ try {
     const browser = await launch();
     try {
       const { page } = browser;
-      await page.goto(server.url);
+      await page.goto(`${server.url}?tune-budget=none`);
       const { adapter } = await page.evaluate(() => window.resnetTest.ready);
       result.browser ??= await page.evaluate(() => navigator.userAgent);
       log(`${name}: adapter '${adapter.name}'`);
