@@ -44,6 +44,7 @@ pub mod classifier;
 pub mod cpu_time;
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gpu;

@@ -6,6 +6,7 @@ use clap::Args;
 use resnet_wgpu::cpu_time::process_cpu_seconds;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::params::SyntheticParams;
+use resnet_wgpu::portability::mlperf;
 use resnet_wgpu::tune::TuneReport;
 use resnet_wgpu::{ArchSpec, ConvPolicy, Session, SessionOptions, Tune, model};
 use std::time::Instant;
@@ -26,6 +27,13 @@ pub struct BenchArgs {
     /// Time every layer with GPU timestamps and print a table, slowest first
     #[arg(long)]
     profile: bool,
+    /// Also measure MLPerf-style figures: SingleStream latency percentiles (one image per query)
+    /// and Offline throughput at the best batch of 1, 2, 4, ..., 256
+    #[arg(long)]
+    mlperf: bool,
+    /// SingleStream queries with --mlperf (at least 1)
+    #[arg(long, default_value_t = mlperf::single_stream_queries(false), value_parser = positive)]
+    queries: usize,
     /// Use the plain reference convolution kernel instead of the tuned ones
     #[arg(long)]
     reference_conv: bool,
@@ -80,22 +88,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let adapter = ctx.describe();
     let setup_start = Instant::now();
     let macs_per_image = graph.macs();
-    let session = Session::new(
-        ctx.clone(),
-        graph,
-        &SessionOptions {
-            batch: args.batch.max(1),
-            conv: if args.reference_conv {
-                ConvPolicy::Reference
-            } else {
-                ConvPolicy::Auto
-            },
-            precision: args.session.precision,
-            tune: args.session.tune,
-            tune_budget: args.session.tune_budget.0,
-            ..Default::default()
+    let options = SessionOptions {
+        batch: args.batch.max(1),
+        conv: if args.reference_conv {
+            ConvPolicy::Reference
+        } else {
+            ConvPolicy::Auto
         },
-    )?;
+        precision: args.session.precision,
+        tune: args.session.tune,
+        tune_budget: args.session.tune_budget.0,
+        ..Default::default()
+    };
+    let mlperf_graph = args.mlperf.then(|| graph.clone());
+    let session = Session::new(ctx.clone(), graph, &options)?;
     let setup_s = setup_start.elapsed().as_secs_f64();
     args.session.report_tuning(&session);
     let (pipelines, pipeline_time) = ctx.pipeline_stats();
@@ -152,6 +158,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         None
     };
+    // After the plain figures, so tuning (cached by then) does not count in them.
+    let scenarios = match &mlperf_graph {
+        Some(g) => Some((
+            pollster::block_on(mlperf::single_stream(&ctx, g, args.queries, &options))?,
+            pollster::block_on(mlperf::offline(
+                &ctx,
+                g,
+                mlperf::OFFLINE_MAX_BATCH,
+                &options,
+            ))?,
+        )),
+        None => None,
+    };
     if args.json {
         let mut out = serde_json::json!({
             "adapter": adapter, "precision": args.session.precision.name(), "batch": session.batch, "iters": times.len(),
@@ -170,6 +189,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 .map(|r| serde_json::json!({"layer": r.layer, "kernel": r.kernel, "ms": r.ms, "gflops": r.gflops}))
                 .collect();
         }
+        if let Some((single, offline)) = &scenarios {
+            out["single_stream"] = serde_json::to_value(single)?;
+            out["offline"] = serde_json::to_value(offline)?;
+        }
         println!("{out}");
     } else {
         println!("adapter          {adapter}");
@@ -187,6 +210,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
             times.len()
         );
         println!("throughput       {images_per_s:.2} images/s, {gflops:.2} GFLOP/s effective");
+        if let Some((single, offline)) = &scenarios {
+            println!(
+                "SingleStream     p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms over {} queries of 1 image",
+                single.p50_ms, single.p90_ms, single.p99_ms, single.queries
+            );
+            let tried: Vec<String> = offline
+                .tried
+                .iter()
+                .map(|t| format!("{}: {:.1}", t.batch, t.images_per_s))
+                .collect();
+            println!(
+                "Offline          {:.2} images/s at batch {} (images/s by batch: {})",
+                offline.images_per_s,
+                offline.batch,
+                tried.join(", ")
+            );
+        }
         if let Some(g) = gpu_pass {
             // The rest of the wall time is submit, upload, read-back and waiting.
             println!(

@@ -6,10 +6,10 @@ use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resnet_wgpu::dataset::load_fashion_mnist_test;
+use resnet_wgpu::evaluate::top1_predictions;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::model::default::default_model;
 use resnet_wgpu::preprocess::Preprocess;
-use resnet_wgpu::scores::top_k;
 use resnet_wgpu::{Precision, Session, SessionOptions};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -93,25 +93,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .expect("static template"),
     );
     let start = Instant::now();
-    let mut predictions = Vec::with_capacity(n);
-    for first in (0..n).step_by(batch) {
-        let count = batch.min(n - first);
-        let input: Vec<f32> = (first..first + count)
-            .flat_map(|i| data.input(i, &pre))
-            .collect();
-        let logits = session.run(&input)?.logits;
-        for (i, row) in logits.chunks(classes).enumerate() {
-            if row.iter().any(|v| !v.is_finite()) {
-                bail!(
-                    "{}: test image {}: the result is not a number (NaN or infinite logits); no accuracy is computed",
-                    source,
-                    first + i
-                );
-            }
-            predictions.push(top_k(row, 1)[0]);
-        }
-        bar.inc(count as u64);
-    }
+    let predictions =
+        pollster::block_on(top1_predictions(&session, &data, &pre, n, &mut |count| {
+            bar.inc(count as u64)
+        }))
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
 

@@ -36,7 +36,7 @@ pub struct GpuArgs {
     /// auto, vulkan, gl, metal or dx12
     #[arg(long, default_value = "auto")]
     pub backend: String,
-    /// Use the first adapter whose name contains this (case-insensitive)
+    /// Use the first adapter whose name, driver or driver version contains this (case-insensitive; e.g. "Mesa 25")
     #[arg(long)]
     pub adapter: Option<String>,
 }

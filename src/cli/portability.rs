@@ -3,8 +3,9 @@
 use super::output::write_output;
 use anyhow::{Result, bail};
 use clap::Args;
-use resnet_wgpu::gpu::{ShaderFault, enumerate, parse_backends};
+use resnet_wgpu::gpu::{ShaderFault, adapter_matches, enumerate, parse_backends};
 use resnet_wgpu::kernels::Kernel;
+use resnet_wgpu::portability::mlperf::{AccuracyData, AccuracySet};
 use resnet_wgpu::portability::{SuiteOptions, check_adapter, report};
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ pub struct PortabilityArgs {
     /// auto, vulkan, gl, metal or dx12
     #[arg(long, default_value = "auto")]
     backend: String,
-    /// Only adapters whose name contains this
+    /// Only adapters whose name, driver or driver version contains this (e.g. "Mesa 25")
     #[arg(long)]
     adapter: Option<String>,
     /// Smaller networks and tensors (for CI)
@@ -31,6 +32,17 @@ pub struct PortabilityArgs {
     /// Reference fixtures folder (default: this source tree's tests/fixtures, if it exists)
     #[arg(long)]
     fixtures: Option<PathBuf>,
+    /// Skip the MLPerf-style figures (SingleStream latency, Offline throughput, the accuracy rule)
+    #[arg(long)]
+    no_mlperf: bool,
+    /// Fashion-MNIST test set for the accuracy rule (IDX .gz files; default: where Debian's
+    /// dataset-fashion-mnist puts them)
+    #[arg(
+        long,
+        env = "RESNET_WGPU_FASHION_MNIST",
+        default_value = "/usr/share/datasets/fashion-mnist"
+    )]
+    fashion_mnist: PathBuf,
     /// Test only: plant a bug in the max-pool kernel (+0.01 on every output), to show the suite catches it
     #[arg(long, hide = true)]
     inject_fault: bool,
@@ -40,7 +52,7 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
     let backends = parse_backends(Some(&args.backend))?;
     let mut adapters = pollster::block_on(enumerate(backends));
     if let Some(w) = &args.adapter {
-        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&w.to_lowercase()));
+        adapters.retain(|a| adapter_matches(&a.get_info(), w));
     }
     if adapters.is_empty() {
         bail!(
@@ -54,9 +66,26 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
         )))
         .filter(|p| p.exists())
     });
+    // The reference's predictions are a fixture (PyTorch's, in f32 on the CPU).
+    let accuracy = if args.no_mlperf {
+        AccuracyData::NotGiven
+    } else {
+        let predictions = fixtures
+            .as_ref()
+            .map(|f| f.join("default_model/fmnist_test_preds.npy"));
+        match predictions.map(|p| AccuracySet::load(&args.fashion_mnist, &p)) {
+            Some(Ok(set)) => AccuracyData::Ready(set.into()),
+            Some(Err(e)) => AccuracyData::Unavailable(format!("{e:#}")),
+            None => AccuracyData::Unavailable(
+                "no reference predictions (pass --fixtures with default_model/fmnist_test_preds.npy)".into(),
+            ),
+        }
+    };
     let opts = SuiteOptions {
         quick: args.quick,
         fixtures,
+        mlperf: !args.no_mlperf,
+        accuracy,
     };
     let fault = args.inject_fault.then(|| ShaderFault {
         kernel: Kernel::MaxPool,
@@ -73,9 +102,10 @@ pub fn run(args: PortabilityArgs) -> Result<()> {
         for &default_limits in modes {
             let info = adapter.get_info();
             eprintln!(
-                "checking {} ({:?}){}",
+                "checking {} ({:?}, {}){}",
                 info.name,
                 info.backend,
+                info.driver_info,
                 if default_limits {
                     " with WebGPU default limits"
                 } else {

@@ -12,7 +12,8 @@ pub struct GpuOptions {
     /// auto, vulkan, gl, metal, dx12 or webgpu. `None` or "auto" means every backend
     /// (or `WGPU_BACKEND` if set).
     pub backend: Option<String>,
-    /// Case-insensitive substring of the adapter name (or `WGPU_ADAPTER_NAME` if unset).
+    /// Case-insensitive substring of the adapter name, driver or driver version (or
+    /// `WGPU_ADAPTER_NAME` if unset).
     pub adapter: Option<String>,
     /// Request only the WebGPU specification's default limits instead of the adapter's.
     pub webgpu_default_limits: bool,
@@ -159,6 +160,25 @@ fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (device, backend)
 }
 
+/// Whether `wanted` (any case) is part of the adapter's name, driver or driver version: two
+/// lavapipes of different Mesa releases share one name ("llvmpipe (LLVM 15.0.6, 256 bits)"), so
+/// `--adapter "Mesa 25"` must read the driver version to pick one.
+pub fn adapter_matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
+    let wanted = wanted.to_lowercase();
+    [&info.name, &info.driver, &info.driver_info]
+        .iter()
+        .any(|field| field.to_lowercase().contains(&wanted))
+}
+
+/// An adapter as error messages list it: name, backend and driver version.
+fn listed(info: &wgpu::AdapterInfo) -> String {
+    if info.driver_info.is_empty() {
+        format!("{} ({:?})", info.name, info.backend)
+    } else {
+        format!("{} ({:?}, {})", info.name, info.backend, info.driver_info)
+    }
+}
+
 /// Picks the adapter the options ask for: the best device type, native APIs before GL, and a name
 /// filter matched here (wgpu panics on a `WGPU_ADAPTER_NAME` that matches nothing).
 pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
@@ -166,8 +186,7 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     let wanted = opts
         .adapter
         .clone()
-        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
-        .map(|s| s.to_lowercase());
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
     let mut adapters = if cfg!(target_arch = "wasm32") {
         let instance = make_instance(backends);
         let req = wgpu::RequestAdapterOptions {
@@ -178,12 +197,9 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
     } else {
         enumerate(backends).await
     };
-    let all: Vec<String> = adapters
-        .iter()
-        .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
-        .collect();
+    let all: Vec<String> = adapters.iter().map(|a| listed(&a.get_info())).collect();
     if let Some(w) = &wanted {
-        adapters.retain(|a| a.get_info().name.to_lowercase().contains(w.as_str()));
+        adapters.retain(|a| adapter_matches(&a.get_info(), w));
     }
     adapters.sort_by_key(|a| preference(&a.get_info()));
     if adapters.is_empty() && all.is_empty() && backends != wgpu::Backends::all() {
@@ -194,7 +210,7 @@ pub async fn select_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
             enumerate(wgpu::Backends::all())
                 .await
                 .iter()
-                .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
+                .map(|a| listed(&a.get_info()))
                 .collect()
         };
         if !elsewhere.is_empty() {

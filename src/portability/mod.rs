@@ -5,6 +5,7 @@
 #[doc(hidden)]
 pub mod cases;
 pub mod compare;
+pub mod mlperf;
 pub mod report;
 
 use crate::gpu::GpuContext;
@@ -68,6 +69,9 @@ pub struct AdapterReport {
     pub engine_uses: Option<crate::gpu::EngineCapabilities>,
     /// Every check, in the order run.
     pub checks: Vec<Check>,
+    /// MLPerf-style latency, throughput and accuracy on the default model (the adapter-limits
+    /// run only: WebGPU's default limits change nothing the default model needs).
+    pub mlperf: Option<mlperf::MlPerf>,
 }
 
 impl AdapterReport {
@@ -78,12 +82,16 @@ impl AdapterReport {
 }
 
 /// What the suite runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SuiteOptions {
     /// Smaller networks and tensors, for CI.
     pub quick: bool,
     /// Where the reference fixtures live (the repository's tests/fixtures), if anywhere.
     pub fixtures: Option<PathBuf>,
+    /// Measure the MLPerf-style figures (see [`mlperf`]) on runs with the adapter's limits.
+    pub mlperf: bool,
+    /// The test set and reference predictions of the accuracy rule.
+    pub accuracy: mlperf::AccuracyData,
 }
 
 /// Runs a case on the GPU (median of `runs` timed runs) and on the CPU reference.
@@ -338,6 +346,7 @@ pub async fn check_adapter(
         init_error: None,
         engine_uses: None,
         checks: Vec::new(),
+        mlperf: None,
     };
     let ctx = match GpuContext::from_adapter(adapter, webgpu_default_limits).await {
         Ok(ctx) => ctx,
@@ -358,5 +367,12 @@ pub async fn check_adapter(
         return report;
     }
     report.checks = run_suite(&ctx, opts, on_check).await;
+    if opts.mlperf && !webgpu_default_limits {
+        let mut record = |check: Check| {
+            on_check(&check);
+            report.checks.push(check);
+        };
+        report.mlperf = Some(mlperf::measure(&ctx, opts.quick, &opts.accuracy, &mut record).await);
+    }
     report
 }

@@ -447,7 +447,7 @@ pub async fn conformance(
 ) -> Result<String, JsValue> {
     let opts = SuiteOptions {
         quick,
-        fixtures: None,
+        ..Default::default()
     };
     let mut reports = Vec::new();
     for (run, webgpu_default_limits) in [false, true].into_iter().enumerate() {
