@@ -60,9 +60,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let y = y0 + i32(ky);
             let x = x0 + i32(kx);
             let inside = (y >= vec4<i32>(0)) & (y < vec4<i32>(i32(p.in_h))) & (x >= vec4<i32>(0)) & (x < vec4<i32>(i32(p.in_w)));
-            // Padding reads element 0 and multiplies it by 0.
-            let at = select(vec4<u32>(0u), vec4<u32>(y) * p.in_w + vec4<u32>(x), inside) + image;
-            let keep = select(vec4<f32>(0.0), vec4<f32>(1.0), inside);
+            // Padding reads element 0 and multiplies it by 0 (arithmetic, not an integer
+            // select: GLSL 4.30 has no integer mix without an extension).
+            let at = (vec4<u32>(y) * p.in_w + vec4<u32>(x)) * vec4<u32>(inside) + image;
+            let keep = vec4<f32>(inside);
             var w_at = w_first + ky * p.kernel_w + kx;
             var x_at = at;
             for (var c = 0u; c < p.in_c; c++) {

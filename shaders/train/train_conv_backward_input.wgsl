@@ -79,8 +79,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 continue;
             }
             let at = source(ty, p.stride_h) * p.out_w + source(tx, p.stride_w);
-            var dy_at = select(vec4<u32>(0u), at, valid) + image;
-            let keep = select(vec4<f32>(0.0), vec4<f32>(1.0), valid);
+            // Positions no output reads load element 0 and multiply it by 0 (arithmetic, not an
+            // integer select: GLSL 4.30 has no integer mix without an extension).
+            var dy_at = at * vec4<u32>(valid) + image;
+            let keep = vec4<f32>(valid);
             var w_at = vec4<u32>(p.weight_offset) + c * khw + ky * p.kernel_w + kx;
             for (var o = 0u; o < p.out_c; o++) {
                 let w = vec4<f32>(weights[w_at.x], weights[w_at.y], weights[w_at.z], weights[w_at.w]);

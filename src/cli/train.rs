@@ -97,9 +97,13 @@ pub struct TrainArgs {
     /// Log every N steps
     #[arg(long, default_value_t = 50, value_parser = positive)]
     log_every: usize,
-    /// Continue from a checkpoint this command wrote
+    /// Continue from a checkpoint this command wrote (with the same --iters/--epochs, --batch,
+    /// --seed and data options, for exactly the run that was stopped)
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Stop after this many steps in all, writing the checkpoint (to continue with --resume)
+    #[arg(long, value_parser = positive)]
+    stop_at: Option<usize>,
     #[command(flatten)]
     gpu: GpuArgs,
 }
@@ -248,14 +252,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         bar.set_position(step);
         let epoch_done = step % per_epoch as u64 == 0 || step == total;
-        let interrupted = stop.load(Ordering::SeqCst);
+        let interrupted =
+            stop.load(Ordering::SeqCst) || args.stop_at.is_some_and(|s| step >= s as u64);
         if epoch_done || interrupted {
             let g = trainer.graph()?;
             save_checkpoint(&checkpoint, &trainer, &g, &spec, step)?;
             if interrupted {
                 bar.abandon();
                 eprintln!(
-                    "interrupted at step {step}; checkpoint {} (continue with --resume {})",
+                    "stopped at step {step}; checkpoint {} (continue with --resume {})",
                     checkpoint.display(),
                     checkpoint.display()
                 );
