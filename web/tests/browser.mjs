@@ -70,9 +70,15 @@ try {
     assert.ok(ready.model.tune_measured > 0, "the first visit measured nothing");
     await page.reload();
     const again = await page.evaluate(() => window.resnetTest.ready);
-    console.log(`     first visit: ${ready.model.tune_measured} candidates in ${ready.model.tune_ms.toFixed(0)} ms; reload: ${again.model.tune_measured}`);
-    assert.equal(again.model.tune_measured, 0, "the reload measured again");
-    assert.equal(again.model.tune_cached, again.model.tune_shapes);
+    const deferred = ready.model.tune_deferred;
+    console.log(`     first visit: ${ready.model.tune_measured} candidates in ${ready.model.tune_ms.toFixed(0)} ms, ${deferred} shapes left by the budget; reload: ${again.model.tune_measured}`);
+    // What the first visit finished comes from the cache; only what its tuning budget left
+    // (a slow machine) is measured on the reload.
+    assert.ok(again.model.tune_cached >= ready.model.tune_shapes - deferred, `the reload took only ${again.model.tune_cached} shapes from the cache`);
+    if (deferred === 0) {
+      assert.equal(again.model.tune_measured, 0, "the reload measured again");
+      assert.equal(again.model.tune_cached, again.model.tune_shapes);
+    }
   });
 
   await step("clicking each bundled sample gives its label", async () => {
