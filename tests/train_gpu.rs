@@ -5,14 +5,15 @@
 
 mod common;
 
+use common::{training_fixture as fixture, training_graph as fixture_graph};
+
 use resnet_wgpu::Tensor;
 use resnet_wgpu::graph::{Graph, Op};
-use resnet_wgpu::model::{self, npy};
+use resnet_wgpu::model::npy;
 use resnet_wgpu::train::state_dict;
 use resnet_wgpu::train::{Hyper, Trainer};
 use safetensors::SafeTensors;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// A fixture net, the arch its file loads as, and the tolerances (relative to each tensor's
 /// largest value) of its gradients, its state after one step and after three.
@@ -52,16 +53,6 @@ const NETS: [Net; 2] = [
         step3: 1.0,
     },
 ];
-
-fn fixture(net: &str, file: &str) -> PathBuf {
-    common::local_fixture(&format!("training/{net}/{file}"))
-}
-
-fn fixture_graph(net: &str, arch: &str) -> Graph {
-    model::load_file(&fixture(net, "weights.safetensors"), Some(arch))
-        .and_then(|m| m.into_graph())
-        .unwrap_or_else(|e| panic!("{net}: {e}"))
-}
 
 fn npy_f32(net: &str, file: &str) -> Vec<f32> {
     let bytes = std::fs::read(fixture(net, file)).unwrap();
@@ -213,29 +204,8 @@ fn gpu_training_steps_match_pytorch_for_resnet20_and_plain20() {
     }
 }
 
-use resnet_wgpu::graph::arch::{ArchSpec, BlockKind, Shortcut};
-use resnet_wgpu::graph::params::SyntheticParams;
+use resnet_wgpu::graph::arch::{BlockKind, Shortcut};
 use resnet_wgpu::reference::train::CpuTrainer;
-
-/// A small net of the paper's kind with awkward sizes: `stages` of one block each.
-fn small_net(
-    imagenet: bool,
-    block: BlockKind,
-    shortcut: Shortcut,
-    widths: &[usize],
-    input: [usize; 3],
-) -> Graph {
-    let spec = ArchSpec {
-        depth: 0,
-        imagenet,
-        block,
-        stages: vec![1; widths.len()],
-        widths: widths.to_vec(),
-        shortcut,
-        stride_on_1x1: false,
-    };
-    spec.build(&mut SyntheticParams::new(5, 10), input).unwrap()
-}
 
 /// The GPU trainer against the f64 CPU trainer on one net: the first step's train-mode logits,
 /// loss and every gradient, then the whole state after two steps. Tolerances relative to each
@@ -288,9 +258,17 @@ const STATE: f64 = 5e-6;
 #[test]
 fn gpu_training_matches_the_cpu_reference_on_awkward_nets() {
     // Option A with channels not a multiple of 4 and stride 2 on odd maps (9 -> 5 -> 3).
-    let g = small_net(false, BlockKind::Basic, Shortcut::A, &[4, 6, 10], [3, 9, 9]);
+    let g = common::one_block_net(
+        5,
+        false,
+        BlockKind::Basic,
+        Shortcut::A,
+        &[4, 6, 10],
+        [3, 9, 9],
+    );
     check_against_cpu("option A 4/6/10 on 9x9", g, 3, GRADS, STATE);
-    let g = small_net(
+    let g = common::one_block_net(
+        5,
         false,
         BlockKind::Basic,
         Shortcut::Plain,
@@ -299,7 +277,8 @@ fn gpu_training_matches_the_cpu_reference_on_awkward_nets() {
     );
     check_against_cpu("plain 5/7 on 11x11", g, 2, GRADS, STATE);
     // 7x7/2 stem, 3x3/2 max pool with padding, bottlenecks with stride-2 1x1 projections.
-    let g = small_net(
+    let g = common::one_block_net(
+        5,
         true,
         BlockKind::Bottleneck,
         Shortcut::B,
@@ -307,10 +286,17 @@ fn gpu_training_matches_the_cpu_reference_on_awkward_nets() {
         [3, 19, 19],
     );
     check_against_cpu("bottleneck option B 2/3 on 19x19", g, 2, GRADS, STATE);
-    let g = small_net(true, BlockKind::Basic, Shortcut::C, &[3, 5], [3, 17, 17]);
+    let g = common::one_block_net(5, true, BlockKind::Basic, Shortcut::C, &[3, 5], [3, 17, 17]);
     check_against_cpu("basic option C 3/5 on 17x17", g, 3, GRADS, STATE);
     // 5 x 33 x 33 = 5,445 terms per weight gradient: split into two chunks and summed.
-    let g = small_net(false, BlockKind::Basic, Shortcut::A, &[4, 8], [3, 33, 33]);
+    let g = common::one_block_net(
+        5,
+        false,
+        BlockKind::Basic,
+        Shortcut::A,
+        &[4, 8],
+        [3, 33, 33],
+    );
     check_against_cpu("option A 4/8 on 33x33, chunked", g, 5, GRADS, STATE);
     if std::env::var_os("TRAIN_GPU_PLAIN20").is_some() {
         let g = fixture_graph("plain20", "plain-20");

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{training_fixture as fixture, training_graph as fixture_graph};
+
 use resnet_wgpu::graph::Graph;
 use resnet_wgpu::model;
 use resnet_wgpu::train::state_dict::{self, ParamKind};
@@ -13,17 +15,6 @@ use std::path::{Path, PathBuf};
 /// The two fixture nets: folder and the arch name their file is loaded with (plain-20's tensor
 /// names alone would read as resnet20).
 const NETS: [(&str, &str); 2] = [("resnet20", "resnet20"), ("plain20", "plain-20")];
-
-fn fixture(net: &str, file: &str) -> PathBuf {
-    common::local_fixture(&format!("training/{net}/{file}"))
-}
-
-/// The unfused graph of a fixture's starting weights, as `ArchSpec::build` makes it.
-fn fixture_graph(net: &str, arch: &str) -> Graph {
-    model::load_file(&fixture(net, "weights.safetensors"), Some(arch))
-        .and_then(|m| m.into_graph())
-        .unwrap_or_else(|e| panic!("{net}: {e}"))
-}
 
 fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("resnet-wgpu-train-{}-{name}", std::process::id()))
@@ -421,28 +412,7 @@ fn plain20_training_matches_pytorch() {
 // ---------------------------------------------------------------------------------------------
 // The whole trainer's gradients against finite differences of its own train-mode loss.
 
-use resnet_wgpu::graph::arch::{ArchSpec, BlockKind, Shortcut};
-use resnet_wgpu::graph::params::SyntheticParams;
-
-/// A tiny net of the paper's kind: `stages` of one block each, with synthetic weights.
-fn tiny_net(
-    imagenet: bool,
-    block: BlockKind,
-    shortcut: Shortcut,
-    widths: &[usize],
-    input: [usize; 3],
-) -> Graph {
-    let spec = ArchSpec {
-        depth: 0,
-        imagenet,
-        block,
-        stages: vec![1; widths.len()],
-        widths: widths.to_vec(),
-        shortcut,
-        stride_on_1x1: false,
-    };
-    spec.build(&mut SyntheticParams::new(7, 10), input).unwrap()
-}
+use resnet_wgpu::graph::arch::{BlockKind, Shortcut};
 
 /// Mean softmax cross-entropy in f64 from the trainer's train-mode logits (f64 so that the loss
 /// itself adds no rounding to the differences).
@@ -536,13 +506,21 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn trainer_gradients_match_finite_differences_on_tiny_nets() {
     let cifar = [4, 8, 16];
-    let g = tiny_net(false, BlockKind::Basic, Shortcut::A, &cifar, [3, 8, 8]);
+    let g = common::one_block_net(7, false, BlockKind::Basic, Shortcut::A, &cifar, [3, 8, 8]);
     check_trainer_gradients("cifar 4/8/16 option A", &g, 3, 2e-2);
-    let g = tiny_net(false, BlockKind::Basic, Shortcut::Plain, &cifar, [3, 8, 8]);
+    let g = common::one_block_net(
+        7,
+        false,
+        BlockKind::Basic,
+        Shortcut::Plain,
+        &cifar,
+        [3, 8, 8],
+    );
     check_trainer_gradients("cifar 4/8/16 plain", &g, 3, 0.1);
     // 7x7/2 stem, 3x3/2 max pool with padding, bottlenecks with 1x1 projections (stride 2 on an
     // odd map), on an odd 19x19 input.
-    let g = tiny_net(
+    let g = common::one_block_net(
+        7,
         true,
         BlockKind::Bottleneck,
         Shortcut::B,
@@ -554,7 +532,14 @@ fn trainer_gradients_match_finite_differences_on_tiny_nets() {
 
 #[test]
 fn the_trainer_refuses_bad_input_with_typed_errors() {
-    let g = tiny_net(false, BlockKind::Basic, Shortcut::A, &[4, 8, 16], [3, 8, 8]);
+    let g = common::one_block_net(
+        7,
+        false,
+        BlockKind::Basic,
+        Shortcut::A,
+        &[4, 8, 16],
+        [3, 8, 8],
+    );
     let fused = resnet_wgpu::graph::fuse::optimize(g.clone());
     let err = CpuTrainer::try_new(fused, Hyper::default())
         .err()
@@ -577,7 +562,14 @@ fn the_trainer_refuses_bad_input_with_typed_errors() {
     assert!(t.velocity.iter().flatten().all(|&v| v == 0.0));
     // One image whose last batch norm sees a 1x1 map: one value per channel has no unbiased
     // variance (PyTorch refuses it too).
-    let g = tiny_net(false, BlockKind::Basic, Shortcut::A, &[4, 8, 16], [3, 4, 4]);
+    let g = common::one_block_net(
+        7,
+        false,
+        BlockKind::Basic,
+        Shortcut::A,
+        &[4, 8, 16],
+        [3, 4, 4],
+    );
     let mut t = CpuTrainer::new(g, Hyper::default());
     let err = t.try_step(&[0.5; 48], &[3], 1).err().expect("refused");
     assert_eq!(err.kind(), "InvalidInput", "{err}");

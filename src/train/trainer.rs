@@ -18,6 +18,7 @@ use crate::kernels::train::{
     TrainLinearParams, TrainPointwiseParams, TrainPoolParams, TrainSgdParams,
 };
 use crate::kernels::{Kernel, RELU, TrainKernel, WORKGROUP};
+use crate::ops::u32_of;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -56,11 +57,6 @@ pub struct Trainer {
 /// Values per image of a shape.
 fn len(s: Shape) -> usize {
     s.iter().product()
-}
-
-fn u32_of(v: usize, what: &str) -> Result<u32> {
-    u32::try_from(v)
-        .map_err(|_| Error::Unsupported(format!("training: {what} ({v}) exceeds 32 bits")))
 }
 
 impl Trainer {

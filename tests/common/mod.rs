@@ -172,3 +172,41 @@ pub fn conv_policies(
     out.push(ConvPolicy::Auto);
     out
 }
+
+/// A file of a PyTorch training fixture (tests/fixtures/training/NET/FILE).
+pub fn training_fixture(net: &str, file: &str) -> PathBuf {
+    local_fixture(&format!("training/{net}/{file}"))
+}
+
+/// The unfused graph of a training fixture's starting weights, as `ArchSpec::build` makes it.
+pub fn training_graph(net: &str, arch: &str) -> Graph {
+    resnet_wgpu::model::load_file(&training_fixture(net, "weights.safetensors"), Some(arch))
+        .and_then(|m| m.into_graph())
+        .unwrap_or_else(|e| panic!("{net}: {e}"))
+}
+
+/// A small net of the paper's kind: one block per stage of `widths`, synthetic weights from
+/// `seed` (for the training tests' awkward shapes).
+pub fn one_block_net(
+    seed: u64,
+    imagenet: bool,
+    block: resnet_wgpu::graph::arch::BlockKind,
+    shortcut: resnet_wgpu::graph::arch::Shortcut,
+    widths: &[usize],
+    input: [usize; 3],
+) -> Graph {
+    let spec = resnet_wgpu::graph::arch::ArchSpec {
+        depth: 0,
+        imagenet,
+        block,
+        stages: vec![1; widths.len()],
+        widths: widths.to_vec(),
+        shortcut,
+        stride_on_1x1: false,
+    };
+    spec.build(
+        &mut resnet_wgpu::graph::params::SyntheticParams::new(seed, 10),
+        input,
+    )
+    .unwrap()
+}
