@@ -4,6 +4,7 @@ mod adapters;
 mod bench;
 mod bench_train;
 mod classify;
+mod degradation;
 mod eval;
 mod info;
 mod output;
@@ -11,6 +12,7 @@ mod portability;
 mod run;
 mod train;
 mod train_step;
+mod training;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -172,6 +174,8 @@ enum Command {
     Portability(portability::PortabilityArgs),
     /// Train a CIFAR-style net of the paper on Fashion-MNIST on the GPU
     Train(train::TrainArgs),
+    /// The paper's degradation experiment: plain nets and ResNets of the same depths, trained alike, and its figure
+    Degradation(degradation::DegradationArgs),
     /// SGD steps in train mode on one batch, writing logits, gradients and state (to compare with another framework)
     TrainStep(train_step::TrainStepArgs),
 }
@@ -187,6 +191,7 @@ pub fn main() -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Portability(a) => portability::run(a),
         Command::Train(a) => train::run(a),
+        Command::Degradation(a) => degradation::run(a),
         Command::TrainStep(a) => train_step::run(a),
     }
 }
