@@ -219,10 +219,10 @@ fn degradation_trains_both_nets_draws_the_figure_resumes_and_refuses_mixed_optio
     }
 
     // Other options against the same directory: one line naming the option.
-    let o = degradation(&whole, &["--batch", "4"]);
+    let o = degradation(&whole, &["--seed", "2"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("--batch 8, not 4"), "{err}");
+    assert!(err.contains("--seed 1, not 2"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
