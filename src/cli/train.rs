@@ -8,15 +8,12 @@
 //! data order and augmentation derive from the seed and the step alone, so `--resume` continues
 //! with exactly the batches the run would have seen.
 
-use super::train_step::HyperArgs;
-use super::training::{self, Outcome, RunPlan};
+use super::training::{self, Outcome, RunArgs, RunPlan};
 use super::{GpuArgs, positive};
 use anyhow::{Result, bail};
 use clap::Args;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::arch::ArchSpec;
-use resnet_wgpu::preprocess::Preprocess;
-use resnet_wgpu::train::data::BatchSource;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -24,43 +21,8 @@ pub struct TrainArgs {
     /// Architecture: a CIFAR-style net of the paper (resnet20/32/44/56/110, plain-N)
     #[arg(long)]
     arch: String,
-    /// Only fashion-mnist is known
-    #[arg(long)]
-    dataset: String,
-    /// Folder with the IDX .gz files (default: $RESNET_WGPU_FASHION_MNIST, else where Debian's
-    /// dataset-fashion-mnist package puts them)
-    #[arg(
-        long,
-        env = "RESNET_WGPU_FASHION_MNIST",
-        default_value = "/usr/share/datasets/fashion-mnist"
-    )]
-    dir: PathBuf,
-    /// Epochs to train (the default: 1 unless --iters is given)
-    #[arg(long, value_parser = positive, conflicts_with = "iters")]
-    epochs: Option<usize>,
-    /// Iterations (SGD steps) to train, instead of --epochs
-    #[arg(long, value_parser = positive)]
-    iters: Option<usize>,
-    /// Images per step
-    #[arg(long, default_value_t = 128, value_parser = positive)]
-    batch: usize,
     #[command(flatten)]
-    hyper: HyperArgs,
-    /// Seed of the initial weights, the data order and the augmentation
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Largest random shift of an image, in pixels (the paper's CIFAR recipe: 4; 0: none)
-    #[arg(long, default_value_t = 2)]
-    shift: usize,
-    /// Do not mirror half the images left to right
-    #[arg(long)]
-    no_flip: bool,
-    /// Use only the first N training images (quick runs)
-    #[arg(long, value_parser = positive)]
-    limit: Option<usize>,
-    /// Evaluate on only the first N test images after each epoch
-    #[arg(long, value_parser = positive)]
-    test_limit: Option<usize>,
+    run: RunArgs,
     /// Where the trained model goes (its checkpoint beside it: OUT.checkpoint.safetensors)
     #[arg(long, default_value = "model.safetensors")]
     out: PathBuf,
@@ -82,9 +44,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    if args.dataset != "fashion-mnist" {
-        bail!("unknown dataset '{}' (only fashion-mnist)", args.dataset);
-    }
+    args.run.check_dataset()?;
     let spec = ArchSpec::parse(&args.arch)?;
     if spec.imagenet {
         bail!(
@@ -92,20 +52,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             spec.name()
         );
     }
-    let hyper = args.hyper.hyper()?;
-    let (train_set, test_set) = training::load_data(&args.dir, args.limit, args.test_limit)?;
-    let source = BatchSource {
-        data: &train_set,
-        pre: Preprocess::named("fashion-mnist")?,
-        batch: args.batch,
-        max_shift: args.shift,
-        flip: !args.no_flip,
-        seed: args.seed,
-    };
-    let total = match (args.iters, args.epochs) {
-        (Some(i), _) => i as u64,
-        (None, e) => (e.unwrap_or(1) * source.batches_per_epoch()) as u64,
-    };
+    let hyper = args.run.hyper.hyper()?;
+    let (train_set, test_set) = args.run.load_data()?;
+    let source = args.run.source(&train_set)?;
+    let total = args.run.total_steps(&source);
     let ctx = GpuContext::new_blocking(&args.gpu.options())?;
     let checkpoint = training::checkpoint_path(&args.out);
     let plan = RunPlan {

@@ -8,7 +8,10 @@
 //! uninterrupted run) and the seconds spent so far; the data order and augmentation derive from
 //! the seed and the step alone, so a resumed run sees exactly the batches it would have.
 
+use super::positive;
+use super::train_step::HyperArgs;
 use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resnet_wgpu::dataset::{Dataset, load_fashion_mnist_test, load_fashion_mnist_train};
 use resnet_wgpu::gpu::GpuContext;
@@ -44,8 +47,86 @@ const FASHION_MNIST_CLASSES: [&str; 10] = [
     "Ankle boot",
 ];
 
+/// The options `train` and `degradation` share: the data, its order and augmentation, the run's
+/// length and the hyper-parameters.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Only fashion-mnist is known
+    #[arg(long)]
+    pub dataset: String,
+    /// Folder with the IDX .gz files (default: $RESNET_WGPU_FASHION_MNIST, else where Debian's
+    /// dataset-fashion-mnist package puts them)
+    #[arg(
+        long,
+        env = "RESNET_WGPU_FASHION_MNIST",
+        default_value = "/usr/share/datasets/fashion-mnist"
+    )]
+    pub dir: PathBuf,
+    /// Epochs to train (the default: 1 unless --iters is given)
+    #[arg(long, value_parser = positive, conflicts_with = "iters")]
+    pub epochs: Option<usize>,
+    /// Iterations (SGD steps) to train, instead of --epochs
+    #[arg(long, value_parser = positive)]
+    pub iters: Option<usize>,
+    /// Images per step
+    #[arg(long, default_value_t = 128, value_parser = positive)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub hyper: HyperArgs,
+    /// Seed of the initial weights, the data order and the augmentation
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Largest random shift of an image, in pixels (the paper's CIFAR recipe: 4; 0: none)
+    #[arg(long, default_value_t = 2)]
+    pub shift: usize,
+    /// Do not mirror half the images left to right
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Use only the first N training images (quick runs)
+    #[arg(long, value_parser = positive)]
+    pub limit: Option<usize>,
+    /// Test on only the first N test images
+    #[arg(long, value_parser = positive)]
+    pub test_limit: Option<usize>,
+}
+
+impl RunArgs {
+    /// Refuses datasets other than Fashion-MNIST.
+    pub fn check_dataset(&self) -> Result<()> {
+        if self.dataset != "fashion-mnist" {
+            bail!("unknown dataset '{}' (only fashion-mnist)", self.dataset);
+        }
+        Ok(())
+    }
+
+    /// The training and test sets, cut to --limit and --test-limit.
+    pub fn load_data(&self) -> Result<(Dataset, Dataset)> {
+        load_data(&self.dir, self.limit, self.test_limit)
+    }
+
+    /// The batches of `data` in the order and augmentation these options give.
+    pub fn source<'a>(&self, data: &'a Dataset) -> Result<BatchSource<'a>> {
+        Ok(BatchSource {
+            data,
+            pre: Preprocess::named("fashion-mnist")?,
+            batch: self.batch,
+            max_shift: self.shift,
+            flip: !self.no_flip,
+            seed: self.seed,
+        })
+    }
+
+    /// The run's length in steps: --iters, or --epochs (default 1) of `source`'s batches.
+    pub fn total_steps(&self, source: &BatchSource) -> u64 {
+        match (self.iters, self.epochs) {
+            (Some(i), _) => i as u64,
+            (None, e) => (e.unwrap_or(1) * source.batches_per_epoch()) as u64,
+        }
+    }
+}
+
 /// The training and test sets, each cut to its first `limit` images where one is given.
-pub fn load_data(
+fn load_data(
     dir: &Path,
     limit: Option<usize>,
     test_limit: Option<usize>,

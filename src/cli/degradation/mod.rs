@@ -13,62 +13,25 @@ mod options;
 mod runlog;
 mod table;
 
-use super::train_step::HyperArgs;
-use super::training::{self, Outcome, RunPlan};
+use super::training::{self, Outcome, RunArgs, RunPlan};
 use super::{GpuArgs, positive};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use options::RunOptions;
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::arch::ArchSpec;
-use resnet_wgpu::preprocess::Preprocess;
-use resnet_wgpu::train::data::BatchSource;
 use runlog::RunLog;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 #[derive(Args)]
 pub struct DegradationArgs {
-    /// Only fashion-mnist is known
-    #[arg(long)]
-    dataset: String,
-    /// Folder with the IDX .gz files (as for `train`)
-    #[arg(
-        long,
-        env = "RESNET_WGPU_FASHION_MNIST",
-        default_value = "/usr/share/datasets/fashion-mnist"
-    )]
-    dir: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     /// Depths to compare, 6n+2 each (default: 20,56, the paper's Fig. 1; with --plot-only: the
     /// depths of the last command in DIR)
     #[arg(long, value_delimiter = ',', value_parser = positive)]
     depths: Option<Vec<usize>>,
-    /// Epochs to train every net (the default: 1 unless --iters is given)
-    #[arg(long, value_parser = positive, conflicts_with = "iters")]
-    epochs: Option<usize>,
-    /// Iterations (SGD steps) to train every net, instead of --epochs
-    #[arg(long, value_parser = positive)]
-    iters: Option<usize>,
-    /// Images per step
-    #[arg(long, default_value_t = 128, value_parser = positive)]
-    batch: usize,
-    #[command(flatten)]
-    hyper: HyperArgs,
-    /// Seed of the initial weights, the data order and the augmentation (the same for every net)
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Largest random shift of an image, in pixels (0: none)
-    #[arg(long, default_value_t = 2)]
-    shift: usize,
-    /// Do not mirror half the images left to right
-    #[arg(long)]
-    no_flip: bool,
-    /// Use only the first N training images
-    #[arg(long, value_parser = positive)]
-    limit: Option<usize>,
-    /// Test on only the first N test images
-    #[arg(long, value_parser = positive)]
-    test_limit: Option<usize>,
     /// Log the training error (the mean over these steps) and test every N steps
     #[arg(long, default_value_t = 500, value_parser = positive)]
     eval_every: usize,
@@ -90,9 +53,7 @@ pub struct DegradationArgs {
 const DEFAULT_DEPTHS: [usize; 2] = [20, 56];
 
 pub fn run(args: DegradationArgs) -> Result<()> {
-    if args.dataset != "fashion-mnist" {
-        bail!("unknown dataset '{}' (only fashion-mnist)", args.dataset);
-    }
+    args.run.check_dataset()?;
     let dir = &args.out_dir;
     if args.plot_only {
         let depths = match &args.depths {
@@ -103,31 +64,20 @@ pub fn run(args: DegradationArgs) -> Result<()> {
     }
     let depths = args.depths.clone().unwrap_or(DEFAULT_DEPTHS.to_vec());
     let specs = nets(&depths)?;
-    let hyper = args.hyper.hyper()?;
-    let (train_set, test_set) = training::load_data(&args.dir, args.limit, args.test_limit)?;
-    let source = || -> Result<BatchSource<'_>> {
-        Ok(BatchSource {
-            data: &train_set,
-            pre: Preprocess::named("fashion-mnist")?,
-            batch: args.batch,
-            max_shift: args.shift,
-            flip: !args.no_flip,
-            seed: args.seed,
-        })
-    };
-    let total = match (args.iters, args.epochs) {
-        (Some(i), _) => i as u64,
-        (None, e) => (e.unwrap_or(1) * source()?.batches_per_epoch()) as u64,
-    };
+    let run = &args.run;
+    let hyper = run.hyper.hyper()?;
+    let (train_set, test_set) = run.load_data()?;
+    let source = || run.source(&train_set);
+    let total = run.total_steps(&source()?);
     let opts = RunOptions {
-        dataset: args.dataset.clone(),
+        dataset: run.dataset.clone(),
         steps: total,
-        batch: args.batch,
-        seed: args.seed,
-        shift: args.shift,
-        flip: !args.no_flip,
-        limit: args.limit,
-        test_limit: args.test_limit,
+        batch: run.batch,
+        seed: run.seed,
+        shift: run.shift,
+        flip: !run.no_flip,
+        limit: run.limit,
+        test_limit: run.test_limit,
         eval_every: args.eval_every,
         lr: hyper.lr,
         momentum: hyper.momentum,
