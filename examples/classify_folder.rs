@@ -1,4 +1,4 @@
-//! Classify every image in a folder, streaming: decoding runs on a thread a few batches ahead of
+//! Classify every image in a folder, streaming: decoding runs on threads a few batches ahead of
 //! the GPU, each result is printed as soon as its batch has run, and memory stays bounded however
 //! many images there are. Files that are not images are reported and skipped.
 //!
@@ -31,7 +31,10 @@ fn main() -> Result<()> {
         paths,
         |p| load_image(p),
         1,
-        StreamOptions { batch, ahead: 2 },
+        StreamOptions {
+            batch,
+            ..Default::default()
+        },
         |path, result| {
             match result {
                 Ok(top) => println!(

@@ -7,7 +7,7 @@
 
 mod stream;
 
-pub use stream::{StreamOptions, StreamStats};
+pub use stream::{StreamOptions, StreamStats, default_decoders};
 
 use crate::error::{Error, Result, fail};
 use crate::gpu::GpuContext;

@@ -6,6 +6,20 @@ use anyhow::{Result, anyhow, bail, ensure};
 use std::io::Read;
 use std::path::Path;
 
+/// The Fashion-MNIST classes, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
 /// Gray 28x28 images and their labels.
 pub struct Dataset {
     /// Pixels of every image, row-major, one byte each.

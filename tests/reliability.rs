@@ -557,11 +557,19 @@ fn classify_stream_holds_a_bounded_number_of_images_and_keeps_order() {
     let mut order = Vec::new();
     let mut decoded_at_first_result = None;
     let n = 64;
-    let opts = StreamOptions { batch: 4, ahead: 2 };
+    // Three decoders, some slow, so images finish decoding out of order.
+    let opts = StreamOptions {
+        batch: 4,
+        ahead: 2,
+        decoders: 3,
+    };
     let stats = classifier
         .classify_stream(
             0..n,
             |&i: &usize| {
+                if i % 5 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
                 decoded.fetch_add(1, Ordering::SeqCst);
                 Ok(image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(
                     28,
@@ -582,7 +590,7 @@ fn classify_stream_holds_a_bounded_number_of_images_and_keeps_order() {
     assert_eq!(order, (0..n).collect::<Vec<_>>());
     assert_eq!(stats.images, n);
     assert_eq!(stats.failed, 0);
-    let bound = opts.batch * (opts.ahead + 1) + 1;
+    let bound = opts.batch * (opts.ahead + 1) + opts.decoders - 1;
     assert!(
         stats.max_pending <= bound,
         "{} images were decoded but not yet classified at once (bound {bound})",
@@ -593,6 +601,41 @@ fn classify_stream_holds_a_bounded_number_of_images_and_keeps_order() {
         first <= bound,
         "the first result came after {first} of {n} images were decoded"
     );
+}
+
+#[test]
+fn classify_stream_stops_its_decoders_when_the_consumer_fails() {
+    use resnet_wgpu::classifier::StreamOptions;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let model = resnet_wgpu::model::default::default_model().unwrap();
+    let classifier = resnet_wgpu::Classifier::new(common::gpu(), model, 4).unwrap();
+    let decoded = AtomicUsize::new(0);
+    let opts = StreamOptions {
+        batch: 4,
+        ahead: 1,
+        decoders: 4,
+    };
+    let err = classifier
+        .classify_stream(
+            0..10_000usize,
+            |_: &usize| {
+                decoded.fetch_add(1, Ordering::SeqCst);
+                Ok(image::DynamicImage::ImageLuma8(image::GrayImage::new(
+                    28, 28,
+                )))
+            },
+            1,
+            opts,
+            |i, _| {
+                anyhow::ensure!(i < 6, "stdout closed");
+                Ok(())
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "stdout closed");
+    // Returning at all shows no decoder was left waiting; and they stopped near the failure.
+    let decoded = decoded.load(Ordering::SeqCst);
+    assert!(decoded <= 8 + 4 + 4, "{decoded} images were decoded");
 }
 
 #[test]

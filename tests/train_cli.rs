@@ -165,18 +165,7 @@ fn a_stopped_and_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does() 
     // The model carries its preprocessing and class names.
     let image = common::local_fixture("images/foolbox/fashionMNIST_00_9.png");
     let out = ok(cli(&["classify", "--model", s(&whole), s(&image)]));
-    let names = [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ];
+    let names = resnet_wgpu::dataset::FASHION_MNIST_CLASSES;
     assert!(names.iter().any(|n| out.contains(n)), "{out}");
     ok(cli(&[
         "eval",

@@ -1,5 +1,5 @@
 //! Where the command line writes its output files (`run --output`, `eval --predictions`,
-//! `portability --json / --markdown`) and reads `-` as standard input.
+//! `portability --json / --markdown`, `classify --output`) and reads `-` as standard input.
 //!
 //! A regular file (or a new one) is replaced atomically: a temporary file beside it, then a
 //! rename, so a failure never leaves a half-written output. Everything else is written through,
@@ -70,43 +70,98 @@ fn target_of(path: &Path) -> Result<Target> {
 
 /// Writes `bytes` to `path` as the module documentation says. Errors name `path`.
 pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    let fail = |e: std::io::Error| anyhow!("{}: cannot write: {e}", path.display());
-    match target_of(path)? {
-        Target::Stdout => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes)
-                .and_then(|()| out.flush())
-                .map_err(|e| anyhow!("standard output: cannot write: {e}"))
+    let mut out = OutputFile::create(path)?;
+    out.write(bytes)?;
+    out.commit()
+}
+
+/// An output written piece by piece (a folder's results, line by line) and, for a regular file,
+/// only put in place by [`OutputFile::commit`]: dropped before that (an error, Ctrl-C unwinding),
+/// its temporary file is removed and the target stays as it was.
+pub struct OutputFile {
+    path: PathBuf,
+    out: Box<dyn Write>,
+    /// For a regular file: (temporary file, the file it replaces on commit).
+    rename: Option<(PathBuf, PathBuf)>,
+}
+
+impl OutputFile {
+    /// Opens `path` for writing as the module documentation says. Errors name `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let fail = |e: std::io::Error| anyhow!("{}: cannot write: {e}", path.display());
+        let (out, rename): (Box<dyn Write>, _) = match target_of(path)? {
+            Target::Stdout => (Box::new(std::io::stdout()), None),
+            Target::InPlace => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(fail)?;
+                (Box::new(file), None)
+            }
+            Target::Replace(real) => {
+                let tmp = temporary_beside(&real);
+                let file = std::fs::File::create(&tmp).map_err(fail)?;
+                (Box::new(std::io::BufWriter::new(file)), Some((tmp, real)))
+            }
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            out,
+            rename,
+        })
+    }
+
+    /// Appends `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| self.error(e))
+    }
+
+    /// Flushes, and puts a regular file in place. A failed rename (the target is a folder)
+    /// removes the temporary file.
+    pub fn commit(mut self) -> Result<()> {
+        self.out.flush().map_err(|e| self.error(e))?;
+        if let Some((tmp, real)) = self.rename.take() {
+            // Closed before the rename, so nothing is written after it.
+            self.out = Box::new(std::io::sink());
+            std::fs::rename(&tmp, &real).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                self.error(e)
+            })?;
         }
-        Target::InPlace => std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
-            .map_err(fail),
-        Target::Replace(real) => write_atomic(&real, bytes).map_err(fail),
+        Ok(())
+    }
+
+    fn error(&self, e: std::io::Error) -> anyhow::Error {
+        if self.rename.is_none() && is_dash(&self.path) {
+            anyhow!("standard output: cannot write: {e}")
+        } else {
+            anyhow!("{}: cannot write: {e}", self.path.display())
+        }
     }
 }
 
-/// A temporary file beside `path`, then a rename over it. A failed write (disk full) or rename
-/// (the target is a folder) removes the temporary file: the target stays as it was and nothing
-/// is left beside it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.rename.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Where the temporary file for `path` goes: beside it (a rename cannot cross file systems),
+/// hidden, and named after this process so two runs do not share one.
+fn temporary_beside(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
+    dir.join(format!(
         ".{}.tmp{}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into()),
         std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+    ))
 }
 
 /// The bytes of an input file, or of standard input for `-`. Errors name the file.

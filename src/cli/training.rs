@@ -13,6 +13,7 @@ use super::train_step::HyperArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use resnet_wgpu::dataset::FASHION_MNIST_CLASSES;
 use resnet_wgpu::dataset::{Dataset, load_fashion_mnist_test, load_fashion_mnist_train};
 use resnet_wgpu::gpu::GpuContext;
 use resnet_wgpu::graph::Graph;
@@ -32,20 +33,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// The Fashion-MNIST classes, in label order (the metadata `classify` prints them from).
-const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
 
 /// The options `train` and `degradation` share: the data, its order and augmentation, the run's
 /// length and the hyper-parameters.
